@@ -1,0 +1,170 @@
+import { backendFactory } from '../backend/index.js';
+import type { Backend, BackendFactory, ExternalInterface } from '../backend/backend.js';
+import { isTwillError } from '../errors.js';
+import { createKernel, type Kernel } from '../kernel/index.js';
+import type { Logger } from '../log.js';
+import { Backoff } from '../subnet/backoff.js';
+import { EtcdRegistry } from '../subnet/etcd-registry.js';
+import { formatCidr, sameNet } from '../subnet/ipv4.js';
+import { LeaseManager } from '../subnet/lease-manager.js';
+import { LeaseStream } from '../subnet/lease-watch.js';
+import type { LeaseRegistry } from '../subnet/registry.js';
+import type { Lease, LeaseEvent, NetworkConfig } from '../subnet/types.js';
+import { Lifecycle } from './lifecycle.js';
+import { validateNetworkConfig } from './network-config.js';
+import type { AgentOptions } from './options.js';
+import { formatSubnetEnv, readPreviousSubnet, writeFileAtomic } from './subnet-env.js';
+
+/** What the agent settles on at start-up, before any lease exists. */
+interface Setup {
+  readonly iface: ExternalInterface;
+  readonly config: NetworkConfig;
+  readonly factory: BackendFactory;
+}
+
+/**
+ * The composition root: wires kernel, lease store, lease stream and backend, and owns their
+ * lifecycle. Start order: interface → etcd config → lease → backend → subnet.env → lease stream;
+ * stop runs in reverse, and leaves routes and lease in place so a restart is seamless.
+ */
+export class Agent {
+  readonly lifecycle = new Lifecycle();
+  private readonly log: Logger;
+  private readonly kernel: Kernel;
+  private readonly registry: LeaseRegistry;
+  private setup: Setup | null = null;
+  private leases: LeaseManager | null = null;
+  private stream: LeaseStream | null = null;
+  private backend: Backend | null = null;
+  private lease: Lease | null = null;
+  /** Backend calls run one at a time, in event order. */
+  private backendQueue: Promise<void> = Promise.resolve();
+  private peersSent = false;
+  private readonly configRetry = new Backoff(1000, 10_000);
+
+  constructor(
+    private readonly opts: AgentOptions,
+    logger: Logger,
+    registry?: LeaseRegistry,
+  ) {
+    this.log = logger.child({ component: 'agent' });
+    this.kernel = createKernel(opts.netns === undefined ? {} : { netns: opts.netns });
+    this.registry = registry ?? new EtcdRegistry({ endpoints: opts.etcdEndpoints, prefix: opts.etcdPrefix });
+  }
+
+  async start(): Promise<void> {
+    this.lifecycle.to('starting');
+    const iface = await this.resolveInterface();
+    await this.kernel.sysctl.enableIpForward();
+    const config = await this.waitForConfig();
+    if (!config) return;
+    this.setup = { iface, config, factory: backendFactory(config.backend.type) };
+    this.leases = this.createLeaseManager(this.setup, await readPreviousSubnet(this.opts.subnetFile));
+    this.lease = await this.leases.acquire();
+    await this.startBackend(this.lease);
+    this.stream = new LeaseStream({ registry: this.registry, logger: this.log, onEvents: (events) => this.onLeaseEvents(events) });
+    await this.stream.start();
+    // The backend takes its first call as the full peer set; with no peers none was sent.
+    if (!this.peersSent) this.enqueue(() => this.backend!.applyPeerChanges([]));
+    if (this.lifecycle.stopRequested) return;
+    this.lifecycle.to('running');
+    this.log.info({ subnet: formatCidr(this.lease.subnet), backend: config.backend.type, iface: iface.name, publicIP: iface.address }, 'agent running');
+  }
+
+  async stop(): Promise<void> {
+    if (this.lifecycle.stopRequested) return;
+    this.lifecycle.to(this.lifecycle.state === 'created' ? 'stopped' : 'stopping');
+    this.configRetry.cancel();
+    await this.stream?.stop();
+    this.leases?.stop();
+    await this.backendQueue;
+    await this.backend?.stop();
+    this.registry.close();
+    if (this.lifecycle.state === 'stopping') this.lifecycle.to('stopped');
+  }
+
+  private async resolveInterface(): Promise<ExternalInterface> {
+    const link = await this.kernel.links.resolveExternal(this.opts.iface ?? undefined);
+    const iface = { ...link, address: this.opts.publicIp ?? link.address };
+    this.log.info({ iface: iface.name, publicIP: iface.address, mtu: iface.mtu }, 'using interface');
+    return iface;
+  }
+
+  /** Missing or invalid config: one clear line per distinct problem, and retry; routes are left alone. */
+  private async waitForConfig(): Promise<NetworkConfig | null> {
+    let lastProblem = '';
+    while (!this.lifecycle.stopRequested) {
+      try {
+        const text = await this.registry.getConfig();
+        if (text !== null) return validateNetworkConfig(text);
+        lastProblem = this.report(lastProblem, 'TWILL_ERR_CONFIG_MISSING', `no network config at ${this.opts.etcdPrefix}/config; waiting for it`);
+      } catch (err) {
+        if (!isTwillError(err)) throw err;
+        lastProblem = this.report(lastProblem, err.code, err.message);
+      }
+      await this.configRetry.wait();
+    }
+    return null;
+  }
+
+  private report(last: string, code: string, message: string): string {
+    if (message !== last) this.log.error({ code }, message);
+    return message;
+  }
+
+  private createLeaseManager(setup: Setup, preferred: Lease['subnet'] | null): LeaseManager {
+    return new LeaseManager({
+      registry: this.registry,
+      logger: this.log,
+      config: setup.config,
+      attrs: setup.factory.leaseAttrs(setup.iface.address),
+      ttlSeconds: this.opts.subnetLeaseTtlSeconds,
+      preferred,
+      onLease: (lease) => this.onLeaseAcquired(lease),
+    });
+  }
+
+  private async startBackend(lease: Lease): Promise<void> {
+    const { iface, config, factory } = this.setup!;
+    this.backend = factory.create({ logger: this.log, network: config, ownLease: lease, iface, kernel: this.kernel });
+    await this.backend.start();
+    const mtu = factory.mtu(iface.mtu);
+    await writeFileAtomic(this.opts.subnetFile, formatSubnetEnv({ network: config.network, subnet: lease.subnet, mtu, ipMasq: false }));
+    this.log.info({ path: this.opts.subnetFile, subnet: formatCidr(lease.subnet), mtu }, 'subnet file written');
+  }
+
+  /** A lease re-acquired after a loss: same subnet → nothing to redo; a new one → restart the backend. */
+  private onLeaseAcquired(lease: Lease): void {
+    const previous = this.lease;
+    if (!previous || !this.backend) return; // the first acquisition; start() carries on from here
+    this.lease = lease;
+    if (sameNet(previous.subnet, lease.subnet)) return;
+    this.enqueue(async () => {
+      await this.backend?.stop();
+      await this.startBackend(lease);
+      const peers = (this.stream?.leases() ?? []).filter((l) => !sameNet(l.subnet, lease.subnet));
+      await this.backend!.applyPeerChanges(peers.map((l) => ({ type: 'added', lease: l })));
+    });
+  }
+
+  private onLeaseEvents(events: readonly LeaseEvent[]): void {
+    const own = this.lease;
+    const peerEvents = events.filter((e) => !own || !sameNet(e.lease.subnet, own.subnet));
+    for (const e of events) {
+      if (!own || !sameNet(e.lease.subnet, own.subnet)) continue;
+      // Our key deleted, or overwritten by another node: the lease is no longer ours.
+      if (e.type === 'removed') this.leases?.handleLost('lease key deleted from etcd');
+      else if (e.lease.attrs.publicIP !== own.attrs.publicIP) this.leases?.handleLost(`lease taken by ${e.lease.attrs.publicIP}`);
+    }
+    for (const e of peerEvents) {
+      this.log.info({ subnet: formatCidr(e.lease.subnet), publicIP: e.lease.attrs.publicIP || undefined }, e.type === 'added' ? 'peer added' : 'peer removed');
+    }
+    if (peerEvents.length === 0) return;
+    this.peersSent = true;
+    this.enqueue(() => this.backend!.applyPeerChanges(peerEvents));
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.backendQueue = this.backendQueue.then(task).catch((err: unknown) => this.log.error({ err }, 'backend update failed'));
+  }
+}

@@ -1,0 +1,16 @@
+import { backendFactory } from '../backend/index.js';
+import { TwillError, isTwillError } from '../errors.js';
+import { parseNetworkConfig } from '../subnet/config.js';
+import type { NetworkConfig } from '../subnet/types.js';
+
+/** The agent's and `twill config set`'s one validation: the contract's rules plus a known backend. */
+export function validateNetworkConfig(text: string): NetworkConfig {
+  const config = parseNetworkConfig(text);
+  try {
+    backendFactory(config.backend.type);
+  } catch (err) {
+    if (!isTwillError(err, 'TWILL_ERR_BACKEND_UNKNOWN')) throw err;
+    throw new TwillError('TWILL_ERR_CONFIG_INVALID', `network config: Backend.Type ${err.message}`, { cause: err, details: { field: 'Backend.Type' } });
+  }
+  return config;
+}

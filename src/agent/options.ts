@@ -1,0 +1,33 @@
+import { TwillError } from '../errors.js';
+
+/** Everything `twill agent` is told, parsed once and frozen. */
+export interface AgentOptions {
+  readonly etcdEndpoints: readonly string[];
+  readonly etcdPrefix: string;
+  /** Interface name or address; null = the interface of the default route. */
+  readonly iface: string | null;
+  /** null = the interface's first IPv4 address. */
+  readonly publicIp: string | null;
+  readonly subnetFile: string;
+  readonly subnetLeaseTtlSeconds: number;
+  /** Only for tests: run kernel commands inside this namespace instead of our own. */
+  readonly netns?: string;
+}
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parses Go-style durations as flannel takes them ("24h", "1h30m", "90s"); a bare number is seconds. */
+export function parseDurationSeconds(flag: string, text: string): number {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return Number(t);
+  const parts = [...t.matchAll(/(\d+)([smhd])/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== t) {
+    throw new TwillError('TWILL_ERR_OPTION_INVALID', `${flag}: "${text}" is not a duration like 24h, 30m or 90s`);
+  }
+  return parts.reduce((sum, p) => sum + Number(p[1]) * UNIT_SECONDS[p[2]!]!, 0);
+}
+
+export function checkTtl(seconds: number): number {
+  if (seconds < 5) throw new TwillError('TWILL_ERR_OPTION_INVALID', `--subnet-lease-ttl: ${seconds}s is too short (at least 5s)`);
+  return seconds;
+}

@@ -1,0 +1,58 @@
+import { Option, type Command } from 'commander';
+import { Agent } from '../agent/agent.js';
+import { checkTtl, parseDurationSeconds, type AgentOptions } from '../agent/options.js';
+import { createLogger } from '../log.js';
+import { addEtcdOptions, parseEndpoints, parsePrefix } from './etcd-flags.js';
+
+interface AgentFlags {
+  etcdEndpoints: string;
+  etcdPrefix: string;
+  iface?: string;
+  publicIp?: string;
+  subnetFile: string;
+  subnetLeaseTtl: string;
+  logLevel: string;
+}
+
+function toOptions(flags: AgentFlags): AgentOptions {
+  return Object.freeze({
+    etcdEndpoints: Object.freeze(parseEndpoints(flags.etcdEndpoints)),
+    etcdPrefix: parsePrefix(flags.etcdPrefix),
+    iface: flags.iface ?? null,
+    publicIp: flags.publicIp ?? null,
+    subnetFile: flags.subnetFile,
+    subnetLeaseTtlSeconds: checkTtl(parseDurationSeconds('--subnet-lease-ttl', flags.subnetLeaseTtl)),
+  });
+}
+
+/** Runs the agent until SIGTERM or SIGINT, then stops it cleanly (routes and lease stay). */
+async function runAgent(flags: AgentFlags): Promise<void> {
+  const options = toOptions(flags);
+  const logger = createLogger({ level: flags.logLevel });
+  const agent = new Agent(options, logger);
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  const started = agent.start();
+  try {
+    // A start that fails for good (no such interface, say) ends the process; a signal ends it too.
+    const signal = await Promise.race([stopped, started.then(() => stopped)]);
+    logger.info({ signal }, 'stopping');
+  } finally {
+    await agent.stop();
+    await started.catch(() => undefined);
+    logger.info('stopped');
+  }
+}
+
+export function registerAgentCommand(program: Command): void {
+  const cmd = program.command('agent').description('run the overlay agent on this node (lease a subnet, program the backend)');
+  addEtcdOptions(cmd)
+    .addOption(new Option('--iface <name|address>', 'underlay interface (default: the interface of the default route)').env('TWILL_IFACE'))
+    .addOption(new Option('--public-ip <address>', "IP peers reach this node at (default: the interface's first IPv4)").env('TWILL_PUBLIC_IP'))
+    .addOption(new Option('--subnet-file <path>', 'where to write subnet.env').env('TWILL_SUBNET_FILE').default('/run/flannel/subnet.env'))
+    .addOption(new Option('--subnet-lease-ttl <duration>', 'TTL of the etcd lease on the subnet').env('TWILL_SUBNET_LEASE_TTL').default('24h'))
+    .addOption(new Option('--log-level <level>', 'pino log level').env('TWILL_LOG_LEVEL').default('info'))
+    .action((flags: AgentFlags) => runAgent(flags));
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { isTwillError } from '../errors.js';
+import { registerAgentCommand } from './agent-cmd.js';
+import { registerConfigCommands } from './config-cmd.js';
+import { registerLabCommands } from './lab-cmd.js';
+
+/** The CLI entry: the only place in twill that calls process.exit. */
+async function main(argv: string[]): Promise<number> {
+  const program = new Command('twill')
+    .description('twill: a per-node overlay network agent, compatible with flannel')
+    .showHelpAfterError()
+    .exitOverride();
+  registerConfigCommands(program);
+  registerAgentCommand(program);
+  registerLabCommands(program);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    const code = isTwillError(err) ? err.code : 'TWILL_ERR_UNEXPECTED';
+    process.stderr.write(`twill: ${err instanceof Error ? err.message : String(err)} [${code}]\n`);
+    return isTwillError(err) ? 2 : 1;
+  }
+}
+
+main(process.argv).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`twill: ${String(err)}\n`);
+    process.exit(1);
+  },
+);

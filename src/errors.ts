@@ -1,0 +1,46 @@
+/**
+ * Every error a user can see, in one place. Each has a stable code (TWILL_ERR_<AREA>_<WHAT>),
+ * a flag saying whether retrying can help, and a line of documentation; docs/errors.md lists
+ * the same codes and a unit test keeps the two in step. Callers branch on `code`, never on text.
+ */
+export const ERROR_CATALOG = {
+  TWILL_ERR_CONFIG_INVALID: { transient: false, doc: 'The network config JSON breaks a rule; the message names the field.' },
+  TWILL_ERR_CONFIG_MISSING: { transient: true, doc: 'No network config at <prefix>/config yet.' },
+  TWILL_ERR_OPTION_INVALID: { transient: false, doc: 'A command-line flag or TWILL_* variable has a bad value.' },
+  TWILL_ERR_ETCD_UNAVAILABLE: { transient: true, doc: 'etcd could not be reached or did not answer in time.' },
+  TWILL_ERR_ETCD_REQUEST: { transient: false, doc: 'etcd refused a request (permission, bad request).' },
+  TWILL_ERR_LEASE_NETWORK_FULL: { transient: true, doc: 'Every subnet between SubnetMin and SubnetMax is leased.' },
+  TWILL_ERR_LEASE_RACE_LOST: { transient: true, doc: 'Another node created the same subnet key first; allocation is retried.' },
+  TWILL_ERR_LEASE_LOST: { transient: true, doc: 'The own lease vanished (expired or deleted); it is re-acquired.' },
+  TWILL_ERR_KERNEL_COMMAND: { transient: true, doc: 'An ip/nft command failed; stderr is in the cause.' },
+  TWILL_ERR_KERNEL_IFACE: { transient: false, doc: 'The interface named by --iface (or of the default route) has no usable IPv4 address, or does not exist.' },
+  TWILL_ERR_KERNEL_NOT_FOUND: { transient: false, doc: 'A required program (ip, nft, etcd, CNI plugin) is not installed.' },
+  TWILL_ERR_BACKEND_UNKNOWN: { transient: false, doc: 'Backend.Type names a backend twill does not have.' },
+  TWILL_ERR_LAB_NOT_ROOT: { transient: false, doc: 'twill lab needs root (network namespaces).' },
+  TWILL_ERR_LAB_STATE: { transient: false, doc: 'The lab is not in a state for this command (not up, already up, a step timed out).' },
+} as const satisfies Record<string, { transient: boolean; doc: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+export class TwillError extends Error {
+  readonly code: ErrorCode;
+  readonly transient: boolean;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TwillError';
+    this.code = code;
+    this.transient = ERROR_CATALOG[code].transient;
+    this.details = Object.freeze({ ...options.details });
+  }
+}
+
+export function isTwillError(err: unknown, code?: ErrorCode): err is TwillError {
+  return err instanceof TwillError && (code === undefined || err.code === code);
+}
+
+/** Retry is a property of the error: unknown errors are not retried blindly. */
+export function isTransient(err: unknown): boolean {
+  return err instanceof TwillError && err.transient;
+}

@@ -1,0 +1,36 @@
+import { exec } from './exec.js';
+import { createLinkOps, type LinkOps } from './links.js';
+import { createRouteOps, type ExecFn, type RouteOps } from './routes.js';
+import { createSysctl, type ProcFs, type SysctlOps } from './sysctl.js';
+
+export { TWILL_ROUTE_PROTO } from './routes.js';
+export type { BatchFailure, BatchResult, ExecFn, KernelRoute, RouteChange, RouteLookup, RouteOps } from './routes.js';
+export type { LinkInfo, LinkOps } from './links.js';
+export type { ProcFs, SysctlOps } from './sysctl.js';
+
+/** The kernel state twill changes, bound to one network namespace (or the agent's own). */
+export interface Kernel {
+  /** The namespace every command runs in; undefined = the namespace twill runs in. */
+  readonly netns: string | undefined;
+  readonly routes: RouteOps;
+  readonly links: LinkOps;
+  readonly sysctl: SysctlOps;
+}
+
+export interface KernelOptions {
+  readonly netns?: string;
+  /** Replaces exec() (unit tests feed canned ip output). */
+  readonly exec?: ExecFn;
+  /** Replaces /proc/sys access when no netns is set (unit tests). */
+  readonly procFs?: ProcFs;
+}
+
+export function createKernel(opts: KernelOptions = {}): Kernel {
+  const run = opts.exec ?? exec;
+  return {
+    netns: opts.netns,
+    routes: createRouteOps(run, opts.netns),
+    links: createLinkOps(run, opts.netns),
+    sysctl: createSysctl(run, opts.netns, opts.procFs),
+  };
+}

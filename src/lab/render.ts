@@ -1,0 +1,40 @@
+/** Pure text rendering for `lab check` and `lab status`. */
+
+export interface PingResult {
+  readonly from: string;
+  readonly to: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+const OK = '✓';
+const FAIL = '✗';
+const SELF = '·';
+const CORNER = 'from\\to';
+
+/** Rows are sources, columns destinations; a failure list follows the grid. */
+export function renderMatrix(pods: readonly string[], results: readonly PingResult[]): string {
+  const byPair = new Map(results.map((r) => [`${r.from}>${r.to}`, r]));
+  const width = Math.max(CORNER.length, ...pods.map((p) => p.length));
+  const cell = (text: string): string => text.padEnd(width);
+  const header = [cell(CORNER), ...pods.map(cell)].join(' ');
+  const rows = pods.map((from) => {
+    const cells = pods.map((to) => (from === to ? SELF : byPair.get(`${from}>${to}`)?.ok ? OK : FAIL));
+    return [cell(from), ...cells.map(cell)].join(' ');
+  });
+  const failures = results.filter((r) => !r.ok);
+  const summary = `${results.length - failures.length}/${results.length} reachable`;
+  const lines = failures.map((r) => `FAIL ${r.from} -> ${r.to}: ${r.detail}`);
+  return [header, ...rows, '', summary, ...lines].map((l) => l.trimEnd()).join('\n') + '\n';
+}
+
+export function allReachable(results: readonly PingResult[]): boolean {
+  return results.every((r) => r.ok);
+}
+
+/** Renders rows as left-aligned columns. */
+export function renderTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cols: readonly string[]): string => cols.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
+}

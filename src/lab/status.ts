@@ -1,0 +1,55 @@
+import { readFile } from 'node:fs/promises';
+import { netnsPids } from '../kernel/netns.js';
+import { parseSubnetEnv } from './cni.js';
+import { renderTable } from './render.js';
+import { planOf, stateFile, type LabState } from './state.js';
+import { etcdFiles, hostFiles } from './topology.js';
+
+export interface DaemonStatus {
+  readonly pid: number | null;
+  /** The recorded pid still runs inside the namespace (a reused pid elsewhere does not count). */
+  readonly alive: boolean;
+}
+
+export interface LabStatus {
+  readonly state: LabState;
+  readonly etcd: DaemonStatus;
+  readonly hosts: readonly { readonly id: string; readonly ns: string; readonly ip: string; readonly subnet: string; readonly agent: DaemonStatus }[];
+}
+
+async function daemon(ns: string, pid: number | null): Promise<DaemonStatus> {
+  return { pid, alive: pid !== null && (await netnsPids(ns)).includes(pid) };
+}
+
+/** The subnet as the host's subnet.env says now (the agent may have changed it since `up`). */
+async function currentSubnet(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => null);
+  if (text === null) return 'no subnet.env';
+  const parsed = parseSubnetEnv(text);
+  return parsed.ok ? parsed.env.subnetNet : `invalid subnet.env (${parsed.reason})`;
+}
+
+export async function labStatus(state: LabState): Promise<LabStatus> {
+  const plan = planOf(state);
+  const hosts = await Promise.all(
+    plan.hosts.map(async (h) => {
+      const pid = state.hosts.find((s) => s.id === h.id)?.pid ?? null;
+      return { id: h.id, ns: h.ns, ip: h.ip, subnet: await currentSubnet(hostFiles(h).subnetFile), agent: await daemon(h.ns, pid) };
+    }),
+  );
+  return { state, etcd: await daemon(state.etcd.ns, state.etcd.pid), hosts };
+}
+
+const showDaemon = (d: DaemonStatus): string => (d.pid === null ? 'not started' : `pid ${d.pid} ${d.alive ? 'alive' : 'DEAD'}`);
+
+/** Pure rendering of a status snapshot. */
+export function renderStatus(s: LabStatus): string {
+  const { options, phase } = s.state;
+  const dir = options.dir;
+  const head = `lab ${options.name} (${phase}, backend ${options.backend})\n`;
+  const etcd = `etcd ${s.state.etcd.ns} ${s.state.etcd.endpoint} ${showDaemon(s.etcd)}\n\n`;
+  const hosts = renderTable(['HOST', 'NAMESPACE', 'UNDERLAY', 'SUBNET', 'AGENT'], s.hosts.map((h) => [h.id, h.ns, h.ip, h.subnet, showDaemon(h.agent)]));
+  const pods = renderTable(['POD', 'NAMESPACE', 'IP'], s.state.pods.map((p) => [p.id, p.ns, p.ip ?? '-']));
+  const files = `\nlab dir ${dir}: ${stateFile(dir)}, ${etcdFiles(dir).log}, ${dir}/h<i>/{agent.log,subnet.env,agent.pid,cni/}\n`;
+  return head + etcd + hosts + '\n' + pods + files;
+}

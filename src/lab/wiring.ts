@@ -1,0 +1,34 @@
+import { bridgeLines, vethIntoNetnsLines } from '../kernel/netns.js';
+import type { LabNode, LabPlan, Segment } from './topology.js';
+
+/** One `ip -n NS -batch -` run. */
+export interface NsBatch {
+  readonly ns: string;
+  readonly lines: readonly string[];
+}
+
+/** Pure: the plan's links as ip batches. Segment batches must run before node batches (they create the veths). */
+export function wiringBatches(plan: LabPlan): { segments: NsBatch[]; nodes: NsBatch[] } {
+  const nodes: LabNode[] = [plan.etcd, ...plan.hosts];
+  const segments = plan.segments.map((seg) => segmentBatch(seg, nodes));
+  const nodeBatches = [...nodes.map(nodeBatch), ...plan.pods.map((p) => ({ ns: p.ns, lines: ['link set lo up'] }))];
+  return { segments, nodes: nodeBatches };
+}
+
+function segmentBatch(seg: Segment, nodes: readonly LabNode[]): NsBatch {
+  const ports = nodes.flatMap((n) => n.links.filter((l) => l.segmentNs === seg.ns).map((l) => ({ node: n, link: l })));
+  const portLines = ports.flatMap(({ node, link }) => [
+    ...vethIntoNetnsLines(link.port, link.iface, node.ns),
+    `link set ${link.port} master ${seg.bridge}`,
+  ]);
+  return { ns: seg.ns, lines: ['link set lo up', ...bridgeLines(seg.bridge, seg.gatewayCidr), ...portLines] };
+}
+
+function nodeBatch(node: LabNode): NsBatch {
+  const linkLines = node.links.flatMap((l) => [
+    `addr add ${l.address} dev ${l.iface}`,
+    `link set ${l.iface} up`,
+    ...(l.gateway ? [`route add default via ${l.gateway} dev ${l.iface}`] : []),
+  ]);
+  return { ns: node.ns, lines: ['link set lo up', ...linkLines] };
+}

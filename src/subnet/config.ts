@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { TwillError } from '../errors.js';
+import { contains, formatCidr, formatIp, mask, parseCidr, parseIp, size, type Ipv4Net } from './ipv4.js';
+import type { NetworkConfig } from './types.js';
+
+const DEFAULT_UDP_PORT = 8285;
+
+// Field names are matched case-insensitively, as flannel's JSON decoding does.
+const TOP_FIELDS = ['Network', 'SubnetLen', 'SubnetMin', 'SubnetMax', 'Backend', 'EnableIPv4', 'EnableIPv6', 'IPv6Network', 'IPv6SubnetLen', 'IPv6SubnetMin', 'IPv6SubnetMax'];
+
+const shape = z.object({
+  Network: z.string({ error: 'is required and must be an IPv4 CIDR string' }),
+  SubnetLen: z.number().int().optional(),
+  SubnetMin: z.string().optional(),
+  SubnetMax: z.string().optional(),
+  Backend: z.record(z.string(), z.unknown()).optional(),
+  EnableIPv6: z.boolean().optional(),
+});
+
+function invalid(field: string, problem: string): TwillError {
+  return new TwillError('TWILL_ERR_CONFIG_INVALID', `network config: ${field} ${problem}`, { details: { field } });
+}
+
+function canonicalKeys(obj: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    const name = names.find((n) => n.toLowerCase() === k.toLowerCase()) ?? k;
+    out[name] = v;
+  }
+  return out;
+}
+
+/** Parses and validates the network config JSON, filling in flannel's defaults. */
+export function parseNetworkConfig(text: string): NetworkConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new TwillError('TWILL_ERR_CONFIG_INVALID', `network config: not valid JSON (${(err as Error).message})`, { cause: err });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalid('(top level)', 'must be a JSON object');
+  const parsed = shape.safeParse(canonicalKeys(raw as Record<string, unknown>, TOP_FIELDS));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw invalid(issue.path.join('.') || '(top level)', issue.message.replace(/^Invalid input: /, 'must be '));
+  }
+  const cfg = parsed.data;
+  if (cfg.EnableIPv6) throw invalid('EnableIPv6', 'is not supported by twill yet (IPv4 only)');
+  const network = parseNetwork(cfg.Network);
+  const subnetLen = parseSubnetLen(network, cfg.SubnetLen);
+  const [subnetMin, subnetMax] = parseRange(network, subnetLen, cfg.SubnetMin, cfg.SubnetMax);
+  return Object.freeze({ network, subnetLen, subnetMin, subnetMax, backend: parseBackend(cfg.Backend) });
+}
+
+function parseNetwork(text: string): Ipv4Net {
+  // flannel accepts host bits in Network (Go's ParseCIDR masks them); so do we.
+  const net = parseCidr(text, false);
+  if (!net) throw invalid('Network', `"${text}" is not an IPv4 CIDR (like 10.244.0.0/16)`);
+  if (net.len > 28) throw invalid('Network', `${formatCidr(net)} is too small: it must be /28 or larger`);
+  return net;
+}
+
+function parseSubnetLen(network: Ipv4Net, given: number | undefined): number {
+  if (given === undefined) return network.len <= 22 ? 24 : network.len + 2;
+  if (given > 30) throw invalid('SubnetLen', `${given} is too long: it must be at most 30`);
+  if (given < network.len + 2) throw invalid('SubnetLen', `${given} must be at least Network's prefix + 2 (${network.len + 2})`);
+  return given;
+}
+
+function parseRange(network: Ipv4Net, subnetLen: number, minText?: string, maxText?: string): [number, number] {
+  const step = 2 ** (32 - subnetLen);
+  const min = minText === undefined ? network.addr + step : parseBound('SubnetMin', minText, network, subnetLen);
+  const max = maxText === undefined ? network.addr + size(network) - step : parseBound('SubnetMax', maxText, network, subnetLen);
+  if (min > max) throw invalid('SubnetMin', `${formatIp(min)} is above SubnetMax ${formatIp(max)}`);
+  return [min >>> 0, max >>> 0];
+}
+
+function parseBound(field: string, text: string, network: Ipv4Net, subnetLen: number): number {
+  // Written either as a plain address or as a CIDR of the subnet (flannel writes "10.244.1.0").
+  const ip = parseIp(text) ?? parseCidr(text, false)?.addr ?? null;
+  if (ip === null) throw invalid(field, `"${text}" is not an IPv4 address`);
+  if (!contains(network, ip)) throw invalid(field, `${text} is outside Network ${formatCidr(network)}`);
+  if (((ip & mask(subnetLen)) >>> 0) !== ip) throw invalid(field, `${text} is not aligned to a /${subnetLen} subnet`);
+  return ip;
+}
+
+function parseBackend(given: Record<string, unknown> | undefined): NetworkConfig['backend'] {
+  const raw = Object.freeze(canonicalKeys(given ?? {}, ['Type', 'Port']));
+  const type = raw.Type ?? 'udp';
+  if (typeof type !== 'string' || type === '') throw invalid('Backend.Type', 'must be a non-empty string');
+  const port = raw.Port ?? DEFAULT_UDP_PORT;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw invalid('Backend.Port', `${JSON.stringify(port)} must be an integer from 1 to 65535`);
+  }
+  return Object.freeze({ type: type.toLowerCase(), port, raw });
+}
+
+/** The config as flannel would print it back, with defaults made explicit. */
+export function describeConfig(cfg: NetworkConfig): Record<string, unknown> {
+  return {
+    Network: formatCidr(cfg.network),
+    SubnetLen: cfg.subnetLen,
+    SubnetMin: formatIp(cfg.subnetMin),
+    SubnetMax: formatIp(cfg.subnetMax),
+    Backend: { ...cfg.backend.raw, Type: cfg.backend.type },
+  };
+}

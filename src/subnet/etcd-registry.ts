@@ -1,0 +1,192 @@
+import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
+import { TwillError } from '../errors.js';
+import { fromEtcd } from './etcd-errors.js';
+import type { Ipv4Net } from './ipv4.js';
+import { configKey, formatLeaseValue, leaseKey, parseLeaseKey, parseLeaseValue, subnetsPrefix } from './lease-format.js';
+import type { LeaseRegistry, LeaseSnapshot, LeaseWatch, LeaseWatchHandlers } from './registry.js';
+import type { Lease, LeaseAttrs } from './types.js';
+
+export interface EtcdRegistryOptions {
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  /** Deadline for each unary RPC, so that a dead etcd fails fast instead of hanging. */
+  readonly callTimeoutMs?: number;
+  /** TLS and auth, passed through to the etcd3 client. */
+  readonly credentials?: IOptions['credentials'];
+  readonly auth?: IOptions['auth'];
+}
+
+/** The registry over etcd v3, in flannel's keyspace. */
+export class EtcdRegistry implements LeaseRegistry {
+  private readonly client: Etcd3;
+  private readonly prefix: string;
+
+  constructor(opts: EtcdRegistryOptions) {
+    const timeout = opts.callTimeoutMs ?? 5000;
+    this.prefix = opts.prefix;
+    this.client = new Etcd3({
+      hosts: [...opts.endpoints],
+      dialTimeout: timeout,
+      credentials: opts.credentials,
+      auth: opts.auth,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    });
+  }
+
+  async getConfig(): Promise<string | null> {
+    return this.call('read the network config', () => this.client.get(configKey(this.prefix)).string());
+  }
+
+  async putConfig(text: string): Promise<void> {
+    await this.call('write the network config', () => this.client.put(configKey(this.prefix)).value(text).exec());
+  }
+
+  async listLeases(): Promise<LeaseSnapshot> {
+    // One range RPC for every lease: no extra call per key (a flannel defect).
+    const res = await this.call('list leases', () => this.client.getAll().prefix(subnetsPrefix(this.prefix)).exec());
+    const leases: Lease[] = [];
+    const unreadable: string[] = [];
+    for (const kv of res.kvs) {
+      const lease = this.toLease(kv);
+      if (lease) leases.push(lease);
+      else if (parseLeaseKey(this.prefix, kv.key.toString())) unreadable.push(kv.key.toString());
+    }
+    return { leases, revision: res.header.revision, unreadable };
+  }
+
+  async createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null> {
+    const id = await this.grant(ttlSeconds);
+    const key = leaseKey(this.prefix, subnet);
+    const res = await this.call('create lease', () =>
+      this.client.if(key, 'Version', '==', 0).then(this.client.put(key).value(formatLeaseValue(attrs)).lease(id)).commit(),
+    );
+    if (!res.succeeded) {
+      await this.revoke(id);
+      return null;
+    }
+    return { subnet, attrs, etcdLeaseId: id, modRevision: res.header.revision };
+  }
+
+  async takeOverLease(lease: Lease, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null> {
+    const keep = lease.etcdLeaseId === '0' || (await this.hasTtl(lease.etcdLeaseId, ttlSeconds));
+    const id = keep ? lease.etcdLeaseId : await this.grant(ttlSeconds);
+    const key = leaseKey(this.prefix, lease.subnet);
+    const put = this.client.put(key).value(formatLeaseValue(attrs));
+    const res = await this.call('take over lease', () =>
+      this.client.if(key, 'Mod', '==', lease.modRevision).then(id === '0' ? put : put.lease(id)).commit(),
+    );
+    if (!res.succeeded) {
+      if (!keep) await this.revoke(id);
+      return null;
+    }
+    if (!keep) await this.revoke(lease.etcdLeaseId); // the old grant now holds nothing: don't leave it behind
+    return { subnet: lease.subnet, attrs, etcdLeaseId: id, modRevision: res.header.revision };
+  }
+
+  async renewLease(lease: Lease): Promise<number> {
+    if (lease.etcdLeaseId === '0') return Infinity; // a reservation never expires
+    const ttl = await this.keepAliveOnce(lease.etcdLeaseId);
+    if (ttl <= 0) throw new TwillError('TWILL_ERR_LEASE_LOST', `the etcd lease of ${leaseKey(this.prefix, lease.subnet)} has expired`);
+    return ttl;
+  }
+
+  async deleteLease(subnet: Ipv4Net): Promise<void> {
+    await this.call('delete lease', () => this.client.delete().key(leaseKey(this.prefix, subnet)).exec());
+  }
+
+  async revokeLease(etcdLeaseId: string): Promise<void> {
+    if (etcdLeaseId !== '0') await this.revoke(etcdLeaseId);
+  }
+
+  watchLeases(fromRevision: string, handlers: LeaseWatchHandlers): LeaseWatch {
+    let closed = false;
+    let ended = false; // etcd cancelled it: cancelling again would wait forever for a reply
+    const pending = this.client.watch().prefix(subnetsPrefix(this.prefix)).startRevision(fromRevision).create();
+    pending.then(
+      (w) => {
+        if (closed) return void w.cancel();
+        this.wireWatcher(w, handlers, () => (ended = true));
+      },
+      (err: unknown) => handlers.onReset(`watch could not start: ${fromEtcd(err, 'watch').message}`),
+    );
+    return {
+      close: async () => {
+        closed = true;
+        const w = await pending.catch(() => null);
+        if (w && !ended) await w.cancel();
+      },
+    };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private wireWatcher(w: Watcher, h: LeaseWatchHandlers, onEnded: () => void): void {
+    w.on('data', (res) => {
+      for (const ev of res.events) {
+        const subnet = parseLeaseKey(this.prefix, ev.kv.key.toString());
+        if (!subnet) continue;
+        if (ev.type === 'Delete') {
+          h.onEvent({ type: 'removed', lease: { subnet, attrs: { publicIP: '', publicIPv6: null }, etcdLeaseId: '0', modRevision: ev.kv.mod_revision } }, ev.kv.mod_revision);
+        } else {
+          const lease = this.toLease(ev.kv);
+          if (lease) h.onEvent({ type: 'added', lease }, ev.kv.mod_revision);
+        }
+      }
+    });
+    w.on('disconnected', (err: Error) => h.onConnection(false, err));
+    w.on('connected', () => h.onConnection(true));
+    // etcd3 emits 'error' when etcd cancels the watch, e.g. the start revision was compacted.
+    w.on('error', (err: Error) => {
+      onEnded();
+      h.onReset(err.message);
+    });
+  }
+
+  private toLease(kv: IKeyValue): Lease | null {
+    const subnet = parseLeaseKey(this.prefix, kv.key.toString());
+    const attrs = subnet && parseLeaseValue(kv.value.toString());
+    if (!subnet || !attrs) return null;
+    return { subnet, attrs, etcdLeaseId: kv.lease, modRevision: kv.mod_revision };
+  }
+
+  private async grant(ttlSeconds: number): Promise<string> {
+    const res = await this.call('grant etcd lease', () => this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 }));
+    return res.ID;
+  }
+
+  private async revoke(id: string): Promise<void> {
+    await this.call('revoke etcd lease', () => this.client.leaseClient.leaseRevoke({ ID: id })).catch(() => undefined);
+  }
+
+  private async hasTtl(id: string, ttlSeconds: number): Promise<boolean> {
+    const res = await this.call('read etcd lease', () => this.client.leaseClient.leaseTimeToLive({ ID: id, keys: false }));
+    return Number(res.TTL) > 0 && Number(res.grantedTTL) === ttlSeconds;
+  }
+
+  private async keepAliveOnce(id: string): Promise<number> {
+    return this.call('renew etcd lease', async () => {
+      const stream = await this.client.leaseClient.leaseKeepAlive();
+      try {
+        const res = await new Promise<{ TTL: string }>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new TwillError('TWILL_ERR_ETCD_UNAVAILABLE', 'lease keepalive timed out')), 5000);
+          stream.on('data', (r: { TTL: string }) => (clearTimeout(timer), resolve(r)));
+          stream.on('error', (e: Error) => (clearTimeout(timer), reject(e)));
+          stream.write({ ID: id });
+        });
+        return Number(res.TTL);
+      } finally {
+        stream.end();
+      }
+    });
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw fromEtcd(err, what);
+    }
+  }
+}

@@ -1,0 +1,156 @@
+import { randomInt } from 'node:crypto';
+import { isTransient, isTwillError, TwillError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { chooseSubnet, subnetCapacity } from './allocate.js';
+import { Backoff } from './backoff.js';
+import { formatCidr, sameNet, type Ipv4Net } from './ipv4.js';
+import type { LeaseRegistry } from './registry.js';
+import type { Lease, LeaseAttrs, NetworkConfig } from './types.js';
+
+export interface LeaseManagerOptions {
+  readonly registry: LeaseRegistry;
+  readonly logger: Logger;
+  readonly config: NetworkConfig;
+  readonly attrs: LeaseAttrs;
+  readonly ttlSeconds: number;
+  /** The subnet this node had before (from its subnet file), tried before a random pick. */
+  readonly preferred: Ipv4Net | null;
+  /** Called whenever the held lease is first acquired or replaced after a loss. */
+  readonly onLease: (lease: Lease, previous: Lease | null) => void;
+  readonly onLost?: (lease: Lease, reason: string) => void;
+  readonly onRenewed?: (lease: Lease, ttlSeconds: number) => void;
+  readonly random?: (n: number) => number;
+  readonly retry?: { initialMs: number; maxMs: number };
+}
+
+/**
+ * The lease policy: choose and hold this node's subnet. It acquires (own PublicIP's lease first,
+ * then the preferred subnet, then a random free one), renews the etcd lease before it expires,
+ * and when the lease vanishes anyway, re-acquires, preferring the same subnet. Never gives up.
+ */
+export class LeaseManager {
+  private lease: Lease | null = null;
+  private preferred: Ipv4Net | null;
+  private stopped = false;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private acquiring: Promise<Lease> | null = null;
+  private readonly backoff: Backoff;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: LeaseManagerOptions) {
+    this.preferred = opts.preferred;
+    this.backoff = new Backoff(opts.retry?.initialMs ?? 1000, opts.retry?.maxMs ?? 30_000);
+    this.log = opts.logger.child({ component: 'lease' });
+  }
+
+  current(): Lease | null {
+    return this.lease;
+  }
+
+  /** Resolves once a lease is held; retries transient failures (etcd down, network full) forever. */
+  acquire(): Promise<Lease> {
+    this.acquiring ??= this.acquireLoop().finally(() => (this.acquiring = null));
+    return this.acquiring;
+  }
+
+  /** The watch saw our key deleted, or a renewal found the etcd lease gone. */
+  handleLost(reason: string): void {
+    const lost = this.lease;
+    if (!lost || this.stopped) return;
+    this.lease = null;
+    this.preferred = lost.subnet;
+    this.clearRenewal();
+    this.log.warn({ subnet: formatCidr(lost.subnet), reason }, 'lease lost; re-acquiring');
+    this.opts.onLost?.(lost, reason);
+    void this.opts.registry.revokeLease(lost.etcdLeaseId).catch(() => undefined); // don't leave a grant behind
+    this.acquire().catch((err: unknown) => this.log.error({ err }, 'stopped while re-acquiring'));
+  }
+
+  /** Does this etcd key deletion concern our lease? */
+  isOwn(subnet: Ipv4Net): boolean {
+    return this.lease !== null && sameNet(this.lease.subnet, subnet);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.clearRenewal();
+    this.backoff.cancel();
+  }
+
+  private async acquireLoop(): Promise<Lease> {
+    for (;;) {
+      if (this.stopped) throw new TwillError('TWILL_ERR_LEASE_LOST', 'stopped before a lease was acquired');
+      try {
+        const lease = await this.tryAcquire();
+        if (lease) return this.hold(lease);
+        this.log.info('lost the race for a subnet to another node; retrying');
+      } catch (err) {
+        if (!isTransient(err)) throw err;
+        this.log.error({ err: { code: isTwillError(err) ? err.code : undefined, message: (err as Error).message } }, 'cannot acquire a lease yet; retrying');
+        await this.backoff.wait();
+      }
+    }
+  }
+
+  /** One attempt; null when another node won a race (create or take-over) and we should retry. */
+  private async tryAcquire(): Promise<Lease | null> {
+    const { registry, config, attrs, ttlSeconds } = this.opts;
+    const snap = await registry.listLeases();
+    const random = this.opts.random ?? ((n: number) => randomInt(n));
+    const choice = chooseSubnet({ config, leases: snap.leases, publicIP: attrs.publicIP, preferred: this.preferred, random });
+    switch (choice.kind) {
+      case 'existing':
+        return registry.takeOverLease(choice.lease, attrs, ttlSeconds);
+      case 'new':
+        return registry.createLease(choice.subnet, attrs, ttlSeconds);
+      case 'full':
+        throw new TwillError('TWILL_ERR_LEASE_NETWORK_FULL', `no free subnet: ${subnetCapacity(config)} and all of them are leased`);
+    }
+  }
+
+  private hold(lease: Lease): Lease {
+    const previous = this.lease;
+    this.lease = lease;
+    this.preferred = lease.subnet;
+    this.backoff.reset();
+    const kind = lease.etcdLeaseId === '0' ? 'reservation' : 'lease';
+    this.log.info({ subnet: formatCidr(lease.subnet), etcdLeaseId: lease.etcdLeaseId, kind, ttl: this.opts.ttlSeconds }, 'lease acquired');
+    this.opts.onLease(lease, previous);
+    this.scheduleRenewal(this.renewIntervalMs());
+    return lease;
+  }
+
+  private renewIntervalMs(): number {
+    // A third of the TTL, as etcd's own clients do, but at least every 10 min so that a lease
+    // revoked behind our back is noticed in reasonable time.
+    return Math.min(Math.max((this.opts.ttlSeconds * 1000) / 3, 1000), 10 * 60_000);
+  }
+
+  private scheduleRenewal(ms: number): void {
+    this.clearRenewal();
+    if (this.stopped || !this.lease || this.lease.etcdLeaseId === '0') return;
+    this.renewTimer = setTimeout(() => void this.renew(), ms);
+  }
+
+  private async renew(): Promise<void> {
+    const lease = this.lease;
+    if (!lease || this.stopped) return;
+    try {
+      const ttl = await this.opts.registry.renewLease(lease);
+      if (this.lease !== lease) return;
+      this.log.info({ subnet: formatCidr(lease.subnet), ttl }, 'lease renewed');
+      this.opts.onRenewed?.(lease, ttl);
+      this.scheduleRenewal(this.renewIntervalMs());
+    } catch (err) {
+      if (this.lease !== lease) return;
+      if (isTwillError(err, 'TWILL_ERR_LEASE_LOST')) return this.handleLost('etcd lease expired');
+      this.log.warn({ err: { code: isTwillError(err) ? err.code : undefined, message: (err as Error).message } }, 'lease renewal failed; retrying');
+      this.scheduleRenewal(Math.min(this.renewIntervalMs(), 2000));
+    }
+  }
+
+  private clearRenewal(): void {
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    this.renewTimer = null;
+  }
+}

@@ -1,0 +1,80 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exec } from '../../src/kernel/exec.js';
+
+export interface EtcdServer {
+  readonly endpoint: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on loopback (bound and released; good enough for a test's lifetime). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts Debian's etcd on loopback with a temporary data dir; resolves when it serves. With
+ * `netns`, it runs on that namespace's own loopback (fixed ports: the namespace is fresh) and
+ * `dataDir` lets a test restart it on the same data.
+ */
+export async function startEtcd(opts: { netns?: string; dataDir?: string } = {}): Promise<EtcdServer> {
+  const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'twill-etcd-')));
+  const [port, peer] = opts.netns ? [2379, 2380] : [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${port}`;
+  const inNs = opts.netns ? ['netns', 'exec', opts.netns, 'etcd'] : [];
+  const child: ChildProcess = spawn(
+    opts.netns ? 'ip' : 'etcd',
+    [
+      ...inNs,
+      '--name=t',
+      `--data-dir=${join(dir, 'data')}`,
+      `--listen-client-urls=${url}`,
+      `--advertise-client-urls=${url}`,
+      `--listen-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-cluster=t=http://127.0.0.1:${peer}`,
+      '--log-level=error',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+  await waitHealthy(url, child, () => stderr, opts.netns);
+  return {
+    endpoint: url,
+    port,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      if (!opts.dataDir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitHealthy(url: string, child: ChildProcess, stderr: () => string, netns?: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`etcd exited: ${stderr()}`);
+    const ok = netns
+      ? (await exec('etcdctl', ['--endpoints', url, 'endpoint', 'health'], { netns, allowFailure: true })).code === 0
+      : await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`etcd did not become healthy: ${stderr()}`);
+}

@@ -1,0 +1,217 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Backend } from '../../src/backend/backend.js';
+import { createHostGwBackend, DEFAULT_RESYNC_MS } from '../../src/backend/host-gw/index.js';
+import { TwillError } from '../../src/errors.js';
+import type { BatchFailure, Kernel, KernelRoute, RouteChange, RouteLookup, RouteOps } from '../../src/kernel/index.js';
+import { createLogger } from '../../src/log.js';
+import { parseCidr } from '../../src/subnet/ipv4.js';
+import type { Lease, LeaseEvent } from '../../src/subnet/types.js';
+
+/** An in-memory route table standing in for the kernel. */
+class FakeRoutes implements RouteOps {
+  readonly table = new Map<string, KernelRoute & { proto: number }>();
+  /** PublicIP → how the kernel reaches it; anything not listed is on-link via eth0. */
+  readonly lookups = new Map<string, RouteLookup | null>();
+  readonly failing = new Set<string>();
+  readonly applied: RouteChange[][] = [];
+  listFails = false;
+  active = 0;
+  maxActive = 0;
+
+  async list(proto: number): Promise<KernelRoute[]> {
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    for (let i = 0; i < 5; i++) await Promise.resolve(); // let other callers in, if they could
+    this.active--;
+    if (this.listFails) throw new TwillError('TWILL_ERR_KERNEL_COMMAND', 'ip exited 1');
+    return [...this.table.values()].filter((r) => r.proto === proto).map(({ dst, gateway, dev }) => ({ dst, gateway, dev }));
+  }
+
+  apply(changes: readonly RouteChange[]): Promise<{ failed: BatchFailure[] }> {
+    this.applied.push([...changes]);
+    const failed: BatchFailure[] = [];
+    for (const c of changes) {
+      if (this.failing.has(c.dst)) failed.push({ change: c, line: `route ${c.op} ${c.dst}`, reason: 'RTNETLINK answers: Invalid argument' });
+      else if (c.op === 'replace') this.table.set(c.dst, { dst: c.dst, gateway: c.gateway, dev: c.dev, proto: c.proto });
+      else if (this.table.get(c.dst)?.proto === c.proto) this.table.delete(c.dst);
+    }
+    return Promise.resolve({ failed });
+  }
+
+  get(ip: string): Promise<RouteLookup | null> {
+    return Promise.resolve(this.lookups.has(ip) ? (this.lookups.get(ip) ?? null) : { dev: 'eth0' });
+  }
+
+  async getMany(ips: readonly string[]): Promise<Map<string, RouteLookup | null>> {
+    return new Map(await Promise.all(ips.map(async (ip) => [ip, await this.get(ip)] as const)));
+  }
+}
+
+function lease(subnet: string, publicIP: string, backendType = 'host-gw'): Lease {
+  return { subnet: parseCidr(subnet)!, attrs: { publicIP, publicIPv6: null, backendType }, etcdLeaseId: '7', modRevision: '1' };
+}
+const added = (l: Lease): LeaseEvent => ({ type: 'added', lease: l });
+const removed = (l: Lease): LeaseEvent => ({ type: 'removed', lease: l });
+
+const OWN = lease('10.244.1.0/24', '198.18.0.11');
+const B = lease('10.244.2.0/24', '198.18.0.12');
+const C = lease('10.244.3.0/24', '198.19.5.20');
+
+function setup(opts: { resyncMs?: number } = {}) {
+  const routes = new FakeRoutes();
+  const logs: { msg: string; level: number; subnet?: string; component?: string }[] = [];
+  const logger = createLogger({ level: 'debug', stream: { write: (s: string) => logs.push(JSON.parse(s) as (typeof logs)[number]) } });
+  const kernel = { netns: undefined, routes } as unknown as Kernel;
+  const network = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'host-gw', port: 8285, raw: {} } };
+  const iface = { name: 'eth0', address: '198.18.0.11', mtu: 1500 };
+  const now = () => new Date('2025-01-02T03:04:05.000Z');
+  const backend: Backend = createHostGwBackend({ logger, network, ownLease: OWN, iface, kernel }, { ...opts, now });
+  const messages = (msg: string) => logs.filter((l) => l.msg === msg);
+  const table = () => Object.fromEntries([...routes.table.values()].map((r) => [r.dst, `${r.gateway ?? '-'} ${r.proto}`]));
+  return { routes, logs, messages, backend, table };
+}
+
+let backend: Backend | undefined;
+afterEach(async () => {
+  await backend?.stop();
+  backend = undefined;
+  vi.useRealTimers();
+});
+
+describe('host-gw backend', () => {
+  it('programs host-gw peers only, and drops a removed peer', async () => {
+    const t = setup();
+    backend = t.backend;
+    await t.backend.start();
+    await t.backend.applyPeerChanges([added(OWN), added(B), added(lease('10.244.4.0/24', '198.18.0.14', 'vxlan'))]);
+    expect(t.table()).toEqual({ '10.244.2.0/24': '198.18.0.12 116' });
+    expect(t.routes.applied).toHaveLength(1);
+    expect(t.backend.status()).toMatchObject({ type: 'host-gw', mtu: 1500, device: null, routes: 1 });
+    expect(t.backend.status().peers).toEqual([
+      { subnet: '10.244.2.0/24', publicIP: '198.18.0.12', backendType: 'host-gw', state: 'programmed', since: '2025-01-02T03:04:05.000Z' },
+    ]);
+    expect(t.messages('route added')).toMatchObject([{ subnet: '10.244.2.0/24', component: 'host-gw' }]);
+
+    await t.backend.applyPeerChanges([added(B)]); // a renewal: nothing to change
+    expect(t.routes.applied).toHaveLength(1);
+    await t.backend.applyPeerChanges([added(lease('10.244.2.0/24', '198.18.0.22'))]);
+    expect(t.table()).toEqual({ '10.244.2.0/24': '198.18.0.22 116' });
+    expect(t.messages('route replaced')).toHaveLength(1);
+
+    await t.backend.applyPeerChanges([removed(B)]);
+    expect(t.table()).toEqual({});
+    expect(t.backend.status().peers).toEqual([]);
+    expect(t.messages('route removed')).toHaveLength(1);
+  });
+
+  it('removes stale routes of ours, never others, and only after the first peer snapshot', async () => {
+    vi.useFakeTimers();
+    const t = setup();
+    backend = t.backend;
+    t.routes.table.set('10.244.7.0/24', { dst: '10.244.7.0/24', gateway: '198.18.0.17', dev: 'eth0', proto: 116 });
+    t.routes.table.set('10.244.8.0/24', { dst: '10.244.8.0/24', gateway: '198.18.0.18', dev: 'eth0', proto: 3 });
+    await t.backend.start();
+    await vi.advanceTimersByTimeAsync(3 * DEFAULT_RESYNC_MS);
+    expect(t.routes.applied).toHaveLength(0); // no snapshot yet: a restart must not flush routes
+    await t.backend.applyPeerChanges([]);
+    expect(t.table()).toEqual({ '10.244.8.0/24': '198.18.0.18 3' });
+  });
+
+  it('re-adds a route deleted by hand on the next resync tick', async () => {
+    vi.useFakeTimers();
+    const t = setup();
+    backend = t.backend;
+    await t.backend.start();
+    await t.backend.applyPeerChanges([added(B)]);
+    t.routes.table.clear();
+    await vi.advanceTimersByTimeAsync(DEFAULT_RESYNC_MS - 100);
+    expect(t.table()).toEqual({});
+    await vi.advanceTimersByTimeAsync(200);
+    expect(t.table()).toEqual({ '10.244.2.0/24': '198.18.0.12 116' });
+  });
+
+  it('reports a peer behind a gateway once, gives it no route, and notices when it comes back', async () => {
+    vi.useFakeTimers();
+    const t = setup({ resyncMs: 500 });
+    backend = t.backend;
+    t.routes.lookups.set('198.19.5.20', { dev: 'eth0', gateway: '198.18.0.1' });
+    await t.backend.start();
+    await t.backend.applyPeerChanges([added(B), added(C)]);
+    await vi.advanceTimersByTimeAsync(5 * 500);
+    expect(t.table()).toEqual({ '10.244.2.0/24': '198.18.0.12 116' });
+    expect(t.messages('peer unreachable on L2')).toMatchObject([{ subnet: '10.244.3.0/24', level: 40 }]);
+    expect(t.backend.status().peers.find((p) => p.subnet === '10.244.3.0/24')).toMatchObject({ state: 'unreachable-on-l2', reason: expect.stringContaining('198.18.0.1') as unknown });
+
+    t.routes.lookups.delete('198.19.5.20');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(t.table()['10.244.3.0/24']).toBe('198.19.5.20 116');
+    expect(t.messages('peer reachable on L2 again')).toHaveLength(1);
+    expect(t.messages('peer unreachable on L2')).toHaveLength(1);
+  });
+
+  it('marks a peer whose batch line failed as error, logged once, and retries', async () => {
+    vi.useFakeTimers();
+    const t = setup();
+    backend = t.backend;
+    t.routes.failing.add('10.244.2.0/24');
+    await t.backend.start();
+    await t.backend.applyPeerChanges([added(B), added(lease('10.244.5.0/24', 'not-an-ip'))]);
+    await vi.advanceTimersByTimeAsync(2 * DEFAULT_RESYNC_MS);
+    const peers = t.backend.status().peers;
+    expect(peers.map((p) => [p.subnet, p.state])).toEqual([
+      ['10.244.2.0/24', 'error'],
+      ['10.244.5.0/24', 'error'],
+    ]);
+    expect(peers[0]?.reason).toContain('route replace 10.244.2.0/24');
+    expect(t.messages('peer route failed')).toHaveLength(2);
+    expect(t.routes.applied).toHaveLength(3);
+
+    t.routes.failing.clear();
+    await vi.advanceTimersByTimeAsync(DEFAULT_RESYNC_MS);
+    expect(t.backend.status().peers[0]?.state).toBe('programmed');
+  });
+
+  it('survives a failing kernel without deleting routes, and recovers', async () => {
+    vi.useFakeTimers();
+    const t = setup();
+    backend = t.backend;
+    await t.backend.start();
+    await t.backend.applyPeerChanges([added(B)]);
+    t.routes.listFails = true;
+    await expect(t.backend.applyPeerChanges([removed(B)])).resolves.toBeUndefined();
+    await vi.advanceTimersByTimeAsync(DEFAULT_RESYNC_MS);
+    expect(t.messages('reconcile failed; retrying on the next tick')).toHaveLength(2);
+    expect(t.table()).toEqual({ '10.244.2.0/24': '198.18.0.12 116' });
+    t.routes.listFails = false;
+    await t.backend.applyPeerChanges([added(B)]);
+    expect(t.backend.status().peers[0]?.state).toBe('programmed');
+  });
+
+  it('never runs two reconciles at once and coalesces requests', async () => {
+    const t = setup();
+    backend = t.backend;
+    await t.backend.start();
+    const subnets = Array.from({ length: 10 }, (_, i) => lease(`10.244.${10 + i}.0/24`, `198.18.1.${10 + i}`));
+    const pending = subnets.map((l) => t.backend.applyPeerChanges([added(l)]));
+    expect(t.backend.status().peers.every((p) => p.state === 'pending')).toBe(true);
+    await Promise.all(pending);
+    expect(t.routes.maxActive).toBe(1);
+    expect(t.routes.applied.length).toBeLessThanOrEqual(2);
+    expect(Object.keys(t.table())).toHaveLength(10);
+  });
+
+  it('stop() waits for the running reconcile, clears the timer and leaves routes in place', async () => {
+    vi.useFakeTimers();
+    const t = setup();
+    backend = t.backend;
+    await t.backend.start();
+    const first = t.backend.applyPeerChanges([added(B)]);
+    const stopped = t.backend.stop();
+    await vi.advanceTimersByTimeAsync(10);
+    await Promise.all([first, stopped]);
+    expect(t.table()).toEqual({ '10.244.2.0/24': '198.18.0.12 116' });
+    t.routes.table.clear();
+    await vi.advanceTimersByTimeAsync(5 * DEFAULT_RESYNC_MS);
+    expect(t.table()).toEqual({});
+  });
+});

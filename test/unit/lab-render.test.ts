@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { allReachable, renderMatrix, renderTable, type PingResult } from '../../src/lab/render.js';
+import type { LabState } from '../../src/lab/state.js';
+import { renderStatus, type LabStatus } from '../../src/lab/status.js';
+
+const pods = ['h1-p1', 'h2-p1', 'h3-p1'];
+
+function results(failing: ReadonlyArray<readonly [string, string]> = []): PingResult[] {
+  return pods.flatMap((from) =>
+    pods
+      .filter((to) => to !== from)
+      .map((to) => {
+        const ok = !failing.some(([f, t]) => f === from && t === to);
+        return { from, to, ok, detail: ok ? '' : '100% packet loss' };
+      }),
+  );
+}
+
+describe('lab check matrix', () => {
+  it('renders rows as sources and columns as destinations', () => {
+    expect(renderMatrix(pods, results([['h2-p1', 'h3-p1']]))).toBe(
+      [
+        'from\\to h1-p1   h2-p1   h3-p1',
+        'h1-p1   ·       ✓       ✓',
+        'h2-p1   ✓       ·       ✗',
+        'h3-p1   ✓       ✓       ·',
+        '',
+        '5/6 reachable',
+        'FAIL h2-p1 -> h3-p1: 100% packet loss',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('counts a pair with no result as a failure', () => {
+    const partial = results().filter((r) => !(r.from === 'h1-p1' && r.to === 'h3-p1'));
+    expect(renderMatrix(pods, partial).split('\n')[1]).toMatch(/✓\s+✗$/);
+  });
+
+  it('is all reachable only without failures', () => {
+    expect(allReachable(results())).toBe(true);
+    expect(allReachable(results([['h1-p1', 'h2-p1']]))).toBe(false);
+    expect(renderMatrix(pods, results())).toContain('6/6 reachable\n');
+  });
+
+  it('pads table columns', () => {
+    expect(renderTable(['A', 'BB'], [['xyz', '1'], ['q', '']])).toBe('A    BB\nxyz  1\nq\n');
+  });
+});
+
+describe('lab status rendering', () => {
+  const state: LabState = {
+    version: 1,
+    phase: 'up',
+    options: { name: 'x', hosts: 2, podsPerHost: 1, backend: 'host-gw', dir: '/tmp/twill-lab/x' },
+    etcd: { ns: 'twl-x-etcd', endpoint: 'http://198.18.0.2:2379', pid: 10 },
+    hosts: [],
+    pods: [
+      { id: 'h1-p1', host: 'h1', ns: 'twl-x-h1-p1', ip: '10.244.3.2' },
+      { id: 'h2-p1', host: 'h2', ns: 'twl-x-h2-p1', ip: null },
+    ],
+  };
+  const status: LabStatus = {
+    state,
+    etcd: { pid: 10, alive: true },
+    hosts: [
+      { id: 'h1', ns: 'twl-x-h1', ip: '198.18.0.11', subnet: '10.244.3.0/24', agent: { pid: 11, alive: true } },
+      { id: 'h2', ns: 'twl-x-h2', ip: '198.18.0.12', subnet: 'no subnet.env', agent: { pid: 12, alive: false } },
+    ],
+  };
+
+  it('shows hosts, agents, pods and where the files are', () => {
+    const text = renderStatus(status);
+    expect(text).toContain('lab x (up, backend host-gw)');
+    expect(text).toContain('etcd twl-x-etcd http://198.18.0.2:2379 pid 10 alive');
+    expect(text).toMatch(/h1\s+twl-x-h1\s+198\.18\.0\.11\s+10\.244\.3\.0\/24\s+pid 11 alive/);
+    expect(text).toMatch(/h2\s+twl-x-h2\s+198\.18\.0\.12\s+no subnet\.env\s+pid 12 DEAD/);
+    expect(text).toMatch(/h2-p1\s+twl-x-h2-p1\s+-/);
+    expect(text).toContain('/tmp/twill-lab/x/state.json');
+  });
+});
