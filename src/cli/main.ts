@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { isTwillError } from '../errors.js';
+import { VERSION } from '../version.js';
 import { registerAgentCommand } from './agent-cmd.js';
 import { registerConfigCommands } from './config-cmd.js';
 import { registerLabCommands } from './lab-cmd.js';
@@ -9,6 +10,7 @@ import { registerLabCommands } from './lab-cmd.js';
 async function main(argv: string[]): Promise<number> {
   const program = new Command('twill')
     .description('twill: a per-node overlay network agent, compatible with flannel')
+    .version(VERSION)
     .showHelpAfterError()
     .exitOverride();
   registerConfigCommands(program);

@@ -1,5 +1,5 @@
 import { Etcd3 } from 'etcd3';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +38,7 @@ describe('twill config set/get', () => {
       expect(set.code).toBe(0);
     } finally {
       delete process.env.TWILL_ETCD_ENDPOINTS;
+      await rm(dir, { recursive: true, force: true });
     }
     expect(await raw.get('/b/network/config').string()).toBe('{"Network":"10.50.0.0/16","Backend":{"Type":"host-gw"}}');
   });

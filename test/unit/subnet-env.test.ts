@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, stat, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { formatSubnetEnv, parseEnvFile, readPreviousSubnet, writeFileAtomic } from '../../src/agent/subnet-env.js';
 import { formatCidr, parseCidr } from '../../src/subnet/ipv4.js';
 
@@ -14,6 +14,7 @@ describe('subnet.env', () => {
 
   it('is written atomically with mode 0644 and read back as the previous subnet', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'twill-env-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const path = join(dir, 'run', 'flannel', 'subnet.env');
     await writeFileAtomic(path, formatSubnetEnv(env));
     await writeFileAtomic(path, formatSubnetEnv({ ...env, ipMasq: false }));

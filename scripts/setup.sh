@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything twill's lab and tests need on a fresh Debian machine, then builds twill.
+# Needs root (apt-get). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  etcd-server etcd-client          # the real etcd the lab and tests start
+  containernetworking-plugins      # bridge, host-local, loopback: pods are wired the kubelet way
+  iproute2 iputils-ping procps     # ip netns/link/route, ping for lab check, sysctl
+  nftables iptables                # the CNI bridge plugin's ipMasq uses iptables inside host namespaces
+)
+
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+  [[ "$p" == \#* ]] && continue
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "setup: npm ci"
+npm ci --no-audit --no-fund --loglevel=error
+npm run build --silent
+echo "setup: done ($(node dist/cli/main.js --version 2>/dev/null || echo twill))"
