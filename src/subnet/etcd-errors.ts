@@ -20,7 +20,7 @@ export function fromEtcd(err: unknown, what: string): TwillError {
   }
   const unreachable =
     e instanceof GRPCUnavailableError || e instanceof GRPCDeadlineExceededError || e instanceof ClientClosedError || isRecoverableError(e);
-  if (unreachable || /ECONNREFUSED|unavailable|deadline|No connection/i.test(e.message)) {
+  if (unreachable) {
     return new TwillError('TWILL_ERR_ETCD_UNAVAILABLE', `${what}: etcd is unreachable (${e.message})`, { cause: e });
   }
   return new TwillError('TWILL_ERR_ETCD_REQUEST', `${what}: ${e.message}`, { cause: e });
