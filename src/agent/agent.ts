@@ -30,6 +30,8 @@ interface Setup {
 export class Agent {
   readonly lifecycle = new Lifecycle();
   private readonly log: Logger;
+  /** Components get the root logger and scope it themselves (one `component` field per line). */
+  private readonly rootLog: Logger;
   private readonly kernel: Kernel;
   private readonly registry: LeaseRegistry;
   private setup: Setup | null = null;
@@ -47,6 +49,7 @@ export class Agent {
     logger: Logger,
     registry?: LeaseRegistry,
   ) {
+    this.rootLog = logger;
     this.log = logger.child({ component: 'agent' });
     this.kernel = createKernel(opts.netns === undefined ? {} : { netns: opts.netns });
     this.registry = registry ?? new EtcdRegistry({ endpoints: opts.etcdEndpoints, prefix: opts.etcdPrefix });
@@ -62,7 +65,7 @@ export class Agent {
     this.leases = this.createLeaseManager(this.setup, await readPreviousSubnet(this.opts.subnetFile));
     this.lease = await this.leases.acquire();
     await this.startBackend(this.lease);
-    this.stream = new LeaseStream({ registry: this.registry, logger: this.log, onEvents: (events) => this.onLeaseEvents(events) });
+    this.stream = new LeaseStream({ registry: this.registry, logger: this.rootLog, onEvents: (events) => this.onLeaseEvents(events) });
     await this.stream.start();
     // The backend takes its first call as the full peer set; with no peers none was sent.
     if (!this.peersSent) this.enqueue(() => this.backend!.applyPeerChanges([]));
@@ -115,7 +118,7 @@ export class Agent {
   private createLeaseManager(setup: Setup, preferred: Lease['subnet'] | null): LeaseManager {
     return new LeaseManager({
       registry: this.registry,
-      logger: this.log,
+      logger: this.rootLog,
       config: setup.config,
       attrs: setup.factory.leaseAttrs(setup.iface.address),
       ttlSeconds: this.opts.subnetLeaseTtlSeconds,
@@ -126,7 +129,7 @@ export class Agent {
 
   private async startBackend(lease: Lease): Promise<void> {
     const { iface, config, factory } = this.setup!;
-    this.backend = factory.create({ logger: this.log, network: config, ownLease: lease, iface, kernel: this.kernel });
+    this.backend = factory.create({ logger: this.rootLog, network: config, ownLease: lease, iface, kernel: this.kernel, tunName: this.opts.tunName });
     await this.backend.start();
     const mtu = factory.mtu(iface.mtu);
     await writeFileAtomic(this.opts.subnetFile, formatSubnetEnv({ network: config.network, subnet: lease.subnet, mtu, ipMasq: false }));

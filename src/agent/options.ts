@@ -10,6 +10,7 @@ export interface AgentOptions {
   readonly publicIp: string | null;
   readonly subnetFile: string;
   readonly subnetLeaseTtlSeconds: number;
+  readonly tunName: string;
   /** Only for tests: run kernel commands inside this namespace instead of our own. */
   readonly netns?: string;
 }
@@ -30,4 +31,10 @@ export function parseDurationSeconds(flag: string, text: string): number {
 export function checkTtl(seconds: number): number {
   if (seconds < 5) throw new TwillError('TWILL_ERR_OPTION_INVALID', `--subnet-lease-ttl: ${seconds}s is too short (at least 5s)`);
   return seconds;
+}
+
+/** Linux interface names: 1 to 15 characters, no slash, colon or white space. */
+export function checkTunName(name: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw new TwillError('TWILL_ERR_OPTION_INVALID', `--tun-name: "${name}" is not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`);
+  return name;
 }

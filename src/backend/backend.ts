@@ -16,6 +16,8 @@ export interface BackendContext {
   readonly iface: ExternalInterface;
   /** Runs every kernel change, bound to the agent's network namespace. */
   readonly kernel: Kernel;
+  /** Name for a tunnel device, for backends that make one (--tun-name, default twill0). */
+  readonly tunName: string;
 }
 
 export type PeerState = 'programmed' | 'unreachable-on-l2' | 'pending' | 'error';

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { Agent } from '../agent/agent.js';
-import { checkTtl, parseDurationSeconds, type AgentOptions } from '../agent/options.js';
+import { checkTtl, checkTunName, parseDurationSeconds, type AgentOptions } from '../agent/options.js';
 import { createLogger } from '../log.js';
 import { addEtcdOptions, parseEndpoints, parsePrefix } from './etcd-flags.js';
 
@@ -11,6 +11,7 @@ interface AgentFlags {
   publicIp?: string;
   subnetFile: string;
   subnetLeaseTtl: string;
+  tunName: string;
   logLevel: string;
 }
 
@@ -22,6 +23,7 @@ function toOptions(flags: AgentFlags): AgentOptions {
     publicIp: flags.publicIp ?? null,
     subnetFile: flags.subnetFile,
     subnetLeaseTtlSeconds: checkTtl(parseDurationSeconds('--subnet-lease-ttl', flags.subnetLeaseTtl)),
+    tunName: checkTunName(flags.tunName),
   });
 }
 
@@ -53,6 +55,7 @@ export function registerAgentCommand(program: Command): void {
     .addOption(new Option('--public-ip <address>', "IP peers reach this node at (default: the interface's first IPv4)").env('TWILL_PUBLIC_IP'))
     .addOption(new Option('--subnet-file <path>', 'where to write subnet.env').env('TWILL_SUBNET_FILE').default('/run/flannel/subnet.env'))
     .addOption(new Option('--subnet-lease-ttl <duration>', 'TTL of the etcd lease on the subnet').env('TWILL_SUBNET_LEASE_TTL').default('24h'))
+    .addOption(new Option('--tun-name <name>', 'tunnel device of the udp backend').env('TWILL_TUN_NAME').default('twill0'))
     .addOption(new Option('--log-level <level>', 'pino log level').env('TWILL_LOG_LEVEL').default('info'))
     .action((flags: AgentFlags) => runAgent(flags));
 }

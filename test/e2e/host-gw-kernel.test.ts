@@ -51,7 +51,7 @@ function startBackend(ns: string, own: Lease): { backend: Backend; kernel: Kerne
   const kernel = createKernel({ netns: ns });
   const network = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'host-gw', port: 0, raw: {} } };
   const iface = { name: 'eth0', address: own.attrs.publicIP, mtu: 1500 };
-  const ctx = { logger: createLogger({ stream }), network, ownLease: own, iface, kernel };
+  const ctx = { logger: createLogger({ stream }), network, ownLease: own, iface, kernel, tunName: 'twill0' };
   return { backend: createHostGwBackend(ctx, { resyncMs: RESYNC_MS }), kernel };
 }
 

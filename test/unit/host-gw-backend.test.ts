@@ -65,7 +65,7 @@ function setup(opts: { resyncMs?: number } = {}) {
   const network = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'host-gw', port: 8285, raw: {} } };
   const iface = { name: 'eth0', address: '198.18.0.11', mtu: 1500 };
   const now = () => new Date('2025-01-02T03:04:05.000Z');
-  const backend: Backend = createHostGwBackend({ logger, network, ownLease: OWN, iface, kernel }, { ...opts, now });
+  const backend: Backend = createHostGwBackend({ logger, network, ownLease: OWN, iface, kernel, tunName: 'twill0' }, { ...opts, now });
   const messages = (msg: string) => logs.filter((l) => l.msg === msg);
   const table = () => Object.fromEntries([...routes.table.values()].map((r) => [r.dst, `${r.gateway ?? '-'} ${r.proto}`]));
   return { routes, logs, messages, backend, table };
