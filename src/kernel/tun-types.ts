@@ -7,7 +7,8 @@ export interface TunDevice {
   readonly name: string;
   /**
    * Starts reading: `onPackets` receives batches of whole IPv4 packets (one Buffer each),
-   * many per wake-up. The Buffers are only valid during the call unless copied.
+   * many per wake-up. The Buffers belong to the receiver: they stay valid after the call
+   * (dgram.send holds on to them until the datagram is out).
    */
   start(onPackets: (packets: readonly Buffer[]) => void): void;
   /** Writes packets into the device (towards local pods); returns how many the kernel took. */
