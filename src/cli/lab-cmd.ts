@@ -8,7 +8,8 @@ import { allReachable, renderMatrix } from '../lab/render.js';
 import { restartAgent } from '../lab/restart.js';
 import { requireState } from '../lab/state.js';
 import { labStatus, renderStatus } from '../lab/status.js';
-import { MAX_HOSTS, MAX_PODS_PER_HOST, parseBackend, type LabOptions } from '../lab/topology.js';
+import { LAB_BACKENDS, MAX_HOSTS, MAX_PODS_PER_HOST, parseBackend, type LabOptions } from '../lab/topology.js';
+import { LAB_TOPOLOGIES, parseTopology } from '../lab/underlay.js';
 import { labUp, type LabDeps } from '../lab/up.js';
 
 interface Where {
@@ -24,12 +25,22 @@ function where(raw: { name: string; dir?: string }): Where {
   return Object.freeze({ name, dir: raw.dir ?? defaultLabDir(name) });
 }
 
-function upOptions(raw: { name: string; dir?: string; hosts: string; backend: string; podsPerHost: string }): LabOptions {
+interface RawUp {
+  readonly name: string;
+  readonly dir?: string;
+  readonly hosts: string;
+  readonly backend: string;
+  readonly topology: string;
+  readonly podsPerHost: string;
+}
+
+function upOptions(raw: RawUp): LabOptions {
   return Object.freeze({
     ...where(raw),
     hosts: parseIntOption(raw.hosts, '--hosts', 1, MAX_HOSTS),
     podsPerHost: parseIntOption(raw.podsPerHost, '--pods-per-host', 1, MAX_PODS_PER_HOST),
     backend: parseBackend(raw.backend),
+    topology: parseTopology(raw.topology),
   });
 }
 
@@ -47,13 +58,13 @@ async function withInterrupt<T>(fn: (deps: LabDeps) => Promise<T>): Promise<T> {
   }
 }
 
-async function up(raw: Parameters<typeof upOptions>[0]): Promise<void> {
+async function up(raw: RawUp): Promise<void> {
   const opts = upOptions(raw);
   const t0 = Date.now();
   const state = await withInterrupt((deps) => labUp(opts, deps));
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
-  out(`lab ${opts.name} is up in ${secs} s: ${state.hosts.length} hosts, ${state.pods.length} pods; state in ${opts.dir}/state.json\n`);
-  for (const h of state.hosts) out(`  ${h.id} ${h.ns} ${h.ip} subnet ${h.subnet ?? '-'}\n`);
+  out(`lab ${opts.name} is up in ${secs} s: ${state.hosts.length} hosts, ${state.pods.length} pods, ${opts.topology} underlay; state in ${opts.dir}/state.json\n`);
+  for (const h of state.hosts) out(`  ${h.id} ${h.ns} segment ${h.segment} ${h.ip} subnet ${h.subnet ?? '-'}\n`);
 }
 
 async function check(raw: { name: string; dir?: string }): Promise<void> {
@@ -99,7 +110,8 @@ export function registerLabCommands(program: Command): void {
   const lab = program.command('lab').description('a multi-host lab in network namespaces on this machine (root)');
   common(lab.command('up').description('build the lab: underlay, etcd, one agent per host, pods via CNI'))
     .requiredOption('--hosts <n>', `number of hosts (1-${MAX_HOSTS})`)
-    .requiredOption('--backend <type>', 'backend written to the network config (host-gw)')
+    .requiredOption('--backend <type>', `backend written to the network config (${LAB_BACKENDS.join(', ')})`)
+    .option('--topology <kind>', `underlay: ${LAB_TOPOLOGIES.join(' or ')} (routed: two L2 segments joined by a router)`, 'flat')
     .option('--pods-per-host <n>', 'pods on each host', '1')
     .action(up);
   common(lab.command('check').description('ping every pod from every other pod; non-zero exit on any failure')).action(check);

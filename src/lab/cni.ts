@@ -1,3 +1,4 @@
+import { parseEnvFile } from '../agent/subnet-env.js';
 import { formatCidr, parseCidr } from '../subnet/ipv4.js';
 
 /**
@@ -16,17 +17,8 @@ export interface FlannelEnv {
 
 export type ParseResult = { readonly ok: true; readonly env: FlannelEnv } | { readonly ok: false; readonly reason: string };
 
-export function parseEnvLines(text: string): Map<string, string> {
-  const vars = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const m = /^\s*([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) vars.set(m[1]!, m[2]!.trim());
-  }
-  return vars;
-}
-
 export function parseSubnetEnv(text: string): ParseResult {
-  const vars = parseEnvLines(text);
+  const vars = parseEnvFile(text);
   const network = parseCidr(vars.get('FLANNEL_NETWORK') ?? '', true);
   const subnet = parseCidr(vars.get('FLANNEL_SUBNET') ?? '', false);
   const mtu = Number(vars.get('FLANNEL_MTU'));

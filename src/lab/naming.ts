@@ -25,15 +25,19 @@ export function defaultLabDir(name: string): string {
   return `${DEFAULT_LAB_ROOT}/${name}`;
 }
 
-/** Role suffixes of lab namespaces. New roles (router, outside) are added here and in LAB_ROLE_RE. */
+/**
+ * Role suffixes of lab namespaces. New roles (outside, ...) are added here and in LAB_ROLE_RE.
+ * Segments are counted from 0: segment 0 is `ul` (as in a flat lab), segment 1 is `ul2`.
+ */
 export const roles = {
-  underlay: (segment: number) => (segment === 0 ? 'ul' : `ul${segment}`),
+  underlay: (segment: number) => (segment === 0 ? 'ul' : `ul${segment + 1}`),
+  router: () => 'rt',
   etcd: () => 'etcd',
   host: (i: number) => `h${i}`,
   pod: (host: number, j: number) => `h${host}-p${j}`,
 } as const;
 
-const LAB_ROLE_RE = /^(?:ul\d*|etcd|h\d+|h\d+-p\d+)$/;
+const LAB_ROLE_RE = /^(?:ul\d*|rt|etcd|h\d+|h\d+-p\d+)$/;
 
 export function nsName(lab: string, role: string): string {
   return `${labPrefix(lab)}${role}`;
@@ -48,7 +52,7 @@ export function isLabNamespace(lab: string, ns: string): boolean {
   return ns.startsWith(prefix) && LAB_ROLE_RE.test(ns.slice(prefix.length));
 }
 
-/** Teardown order: pods, then hosts and etcd (their daemons), then the underlay segments. */
+/** Teardown order: pods, then hosts, etcd and the router, then the underlay segments. */
 export function teardownRank(lab: string, ns: string): number {
   const role = ns.slice(labPrefix(lab).length);
   if (/-p\d+$/.test(role)) return 0;

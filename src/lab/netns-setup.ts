@@ -1,7 +1,7 @@
 import { addNetns, ipBatch, netnsSysctl } from '../kernel/netns.js';
 import { planNamespaces, type LabPlan } from './topology.js';
 import { mapLimit } from './wait.js';
-import { wiringBatches } from './wiring.js';
+import { forwarders, wiringBatches } from './wiring.js';
 
 const PARALLEL = 8;
 
@@ -19,6 +19,7 @@ export async function buildNetwork(plan: LabPlan, signal?: AbortSignal): Promise
   const { segments, nodes } = wiringBatches(plan);
   for (const batch of segments) await ipBatch(batch.ns, batch.lines);
   await mapLimit(nodes, PARALLEL, (batch) => ipBatch(batch.ns, batch.lines));
-  // Hosts route between their pods' bridge and the underlay (set inside the host namespace only).
-  await mapLimit(plan.hosts, PARALLEL, (h) => netnsSysctl(h.ns, 'net.ipv4.ip_forward', '1'));
+  // Hosts route between their pods' bridge and the underlay, the router between the segments
+  // (set inside those namespaces only).
+  await mapLimit(forwarders(plan), PARALLEL, (ns) => netnsSysctl(ns, 'net.ipv4.ip_forward', '1'));
 }

@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { delimiter } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { backendFactory } from '../backend/index.js';
 import { TwillError } from '../errors.js';
 
 /** Where Debian's containernetworking-plugins puts them, then the upstream default. */
@@ -65,4 +66,12 @@ export async function cliEntry(): Promise<string> {
     throw notFound(`twill CLI build ${path}`, 'run "npm run build"');
   }
   return path;
+}
+
+/**
+ * The agents run this build, so its backend table must know the lab's backend: fail before
+ * anything is built rather than at `twill config set` (TWILL_ERR_BACKEND_UNKNOWN).
+ */
+export function assertBackendBuilt(type: string): void {
+  backendFactory(type);
 }

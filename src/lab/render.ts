@@ -1,4 +1,5 @@
 /** Pure text rendering for `lab check` and `lab status`. */
+import type { Segment, Underlay } from './underlay.js';
 
 export interface PingResult {
   readonly from: string;
@@ -37,4 +38,17 @@ export function renderTable(head: readonly string[], rows: readonly (readonly st
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cols: readonly string[]): string => cols.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
   return [line(head), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** The underlay in a few lines: each segment, its namespace, and what holds its gateway. */
+export function renderUnderlay(u: Underlay): string {
+  const head = u.router ? `underlay ${u.topology}, router ${u.router.ns}` : `underlay ${u.topology}`;
+  const lines = u.segments.map((seg) => `  segment ${seg.id} ${seg.subnet} (${seg.ns}, bridge ${seg.bridge}), gateway ${seg.gateway} on ${gatewayHolder(u, seg)}`);
+  return [head, ...lines].join('\n') + '\n';
+}
+
+/** A router leg in a routed lab; the bridge itself in a flat one. */
+function gatewayHolder(u: Underlay, seg: Segment): string {
+  const leg = u.router?.links.find((l) => l.segmentNs === seg.ns);
+  return u.router && leg ? `${u.router.ns} ${leg.iface}` : seg.bridge;
 }

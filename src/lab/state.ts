@@ -2,6 +2,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { TwillError } from '../errors.js';
 import { LAB_BACKENDS, planLab, type LabOptions, type LabPlan } from './topology.js';
+import { LAB_TOPOLOGIES } from './underlay.js';
 
 /**
  * <labdir>/state.json: the options the lab was built from (the plan is recomputed from them)
@@ -17,10 +18,22 @@ const stateSchema = z.object({
     hosts: z.number().int().positive(),
     podsPerHost: z.number().int().nonnegative(),
     backend: z.enum(LAB_BACKENDS),
+    // Labs from before --topology existed were flat.
+    topology: z.enum(LAB_TOPOLOGIES).default('flat'),
     dir: z.string(),
   }),
   etcd: z.object({ ns: z.string(), endpoint: z.string(), pid: z.number().int().nullable() }),
-  hosts: z.array(z.object({ id: z.string(), ns: z.string(), ip: z.string(), pid: z.number().int().nullable(), subnet: z.string().nullable() })),
+  hosts: z.array(
+    z.object({
+      id: z.string(),
+      ns: z.string(),
+      ip: z.string(),
+      // The underlay segment (A, B) the host sits on; always A in a flat lab.
+      segment: z.string().default('A'),
+      pid: z.number().int().nullable(),
+      subnet: z.string().nullable(),
+    }),
+  ),
   pods: z.array(z.object({ id: z.string(), host: z.string(), ns: z.string(), ip: z.string().nullable() })),
 });
 
@@ -38,7 +51,7 @@ export function initialState(opts: LabOptions, plan: LabPlan): LabState {
     phase: 'building',
     options: { ...opts },
     etcd: { ns: plan.etcd.ns, endpoint: plan.etcd.endpoint, pid: null },
-    hosts: plan.hosts.map((h) => ({ id: h.id, ns: h.ns, ip: h.ip, pid: null, subnet: null })),
+    hosts: plan.hosts.map((h) => ({ id: h.id, ns: h.ns, ip: h.ip, segment: h.segment, pid: null, subnet: null })),
     pods: plan.pods.map((p) => ({ id: p.id, host: p.host, ns: p.ns, ip: null })),
   };
 }

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { netnsPids } from '../kernel/netns.js';
 import { parseSubnetEnv } from './cni.js';
-import { renderTable } from './render.js';
+import { renderTable, renderUnderlay } from './render.js';
 import { planOf, stateFile, type LabState } from './state.js';
 import { etcdFiles, hostFiles } from './topology.js';
+import type { Underlay } from './underlay.js';
 
 export interface DaemonStatus {
   readonly pid: number | null;
@@ -11,10 +12,21 @@ export interface DaemonStatus {
   readonly alive: boolean;
 }
 
+export interface HostStatus {
+  readonly id: string;
+  readonly ns: string;
+  /** The underlay segment (A, B) the host sits on. */
+  readonly segment: string;
+  readonly ip: string;
+  readonly subnet: string;
+  readonly agent: DaemonStatus;
+}
+
 export interface LabStatus {
   readonly state: LabState;
+  readonly underlay: Underlay;
   readonly etcd: DaemonStatus;
-  readonly hosts: readonly { readonly id: string; readonly ns: string; readonly ip: string; readonly subnet: string; readonly agent: DaemonStatus }[];
+  readonly hosts: readonly HostStatus[];
 }
 
 async function daemon(ns: string, pid: number | null): Promise<DaemonStatus> {
@@ -34,10 +46,11 @@ export async function labStatus(state: LabState): Promise<LabStatus> {
   const hosts = await Promise.all(
     plan.hosts.map(async (h) => {
       const pid = state.hosts.find((s) => s.id === h.id)?.pid ?? null;
-      return { id: h.id, ns: h.ns, ip: h.ip, subnet: await currentSubnet(hostFiles(h).subnetFile), agent: await daemon(h.ns, pid) };
+      return { id: h.id, ns: h.ns, segment: h.segment, ip: h.ip, subnet: await currentSubnet(hostFiles(h).subnetFile), agent: await daemon(h.ns, pid) };
     }),
   );
-  return { state, etcd: await daemon(state.etcd.ns, state.etcd.pid), hosts };
+  const underlay = { topology: plan.topology, segments: plan.segments, router: plan.router };
+  return { state, underlay, etcd: await daemon(state.etcd.ns, state.etcd.pid), hosts };
 }
 
 const showDaemon = (d: DaemonStatus): string => (d.pid === null ? 'not started' : `pid ${d.pid} ${d.alive ? 'alive' : 'DEAD'}`);
@@ -46,10 +59,11 @@ const showDaemon = (d: DaemonStatus): string => (d.pid === null ? 'not started' 
 export function renderStatus(s: LabStatus): string {
   const { options, phase } = s.state;
   const dir = options.dir;
-  const head = `lab ${options.name} (${phase}, backend ${options.backend})\n`;
+  const head = `lab ${options.name} (${phase}, backend ${options.backend}, topology ${s.underlay.topology})\n`;
   const etcd = `etcd ${s.state.etcd.ns} ${s.state.etcd.endpoint} ${showDaemon(s.etcd)}\n\n`;
-  const hosts = renderTable(['HOST', 'NAMESPACE', 'UNDERLAY', 'SUBNET', 'AGENT'], s.hosts.map((h) => [h.id, h.ns, h.ip, h.subnet, showDaemon(h.agent)]));
+  const hostRows = s.hosts.map((h) => [h.id, h.ns, h.segment, h.ip, h.subnet, showDaemon(h.agent)]);
+  const hosts = renderTable(['HOST', 'NAMESPACE', 'SEGMENT', 'UNDERLAY', 'SUBNET', 'AGENT'], hostRows);
   const pods = renderTable(['POD', 'NAMESPACE', 'IP'], s.state.pods.map((p) => [p.id, p.ns, p.ip ?? '-']));
   const files = `\nlab dir ${dir}: ${stateFile(dir)}, ${etcdFiles(dir).log}, ${dir}/h<i>/{agent.log,subnet.env,agent.pid,cni/}\n`;
-  return head + etcd + hosts + '\n' + pods + files;
+  return head + renderUnderlay(s.underlay) + etcd + hosts + '\n' + pods + files;
 }

@@ -1,12 +1,15 @@
 import { TwillError } from '../errors.js';
 import { labPrefix, nsName, roles } from './naming.js';
+import { attach, hostSegment, HOST_PART, planUnderlay, segmentA, segmentIp, type LabNode, type LabTopology, type Segment, type Underlay } from './underlay.js';
+
+export type { Attachment, LabNode, LabTopology, Segment } from './underlay.js';
 
 /**
- * The lab as data: L2 segments (a bridge in its own namespace) and nodes attached to them.
- * Pure; netns-setup turns it into `ip` batches. A routed topology adds a second segment and a
- * router node with two attachments; an "outside" namespace is one more node.
+ * The lab as data: L2 segments (a bridge in its own namespace), an optional router joining them,
+ * and nodes attached to them. Pure; netns-setup turns it into `ip` batches. The underlay itself
+ * (flat or routed) is planned in underlay.ts.
  */
-export const LAB_BACKENDS = ['host-gw'] as const;
+export const LAB_BACKENDS = ['host-gw', 'udp'] as const;
 export type LabBackend = (typeof LAB_BACKENDS)[number];
 
 export const LAB_NETWORK = '10.244.0.0/16';
@@ -19,38 +22,16 @@ export interface LabOptions {
   readonly hosts: number;
   readonly podsPerHost: number;
   readonly backend: LabBackend;
+  readonly topology: LabTopology;
   readonly dir: string;
-}
-
-export interface Segment {
-  readonly ns: string;
-  readonly bridge: string;
-  /** Address of the bridge, with prefix length: the hosts' default gateway. */
-  readonly gatewayCidr: string;
-  readonly gateway: string;
-  readonly prefixLen: number;
-}
-
-/** A veth from a segment's bridge (`port`) to a node's `iface`. */
-export interface Attachment {
-  readonly segmentNs: string;
-  readonly port: string;
-  readonly iface: string;
-  readonly address: string;
-  /** Default route via this gateway, or none. */
-  readonly gateway: string | null;
-}
-
-export interface LabNode {
-  readonly id: string;
-  readonly ns: string;
-  readonly links: readonly Attachment[];
 }
 
 export interface LabHost extends LabNode {
   readonly index: number;
   readonly ip: string;
   readonly dir: string;
+  /** Id of the segment the host sits on (A, B). */
+  readonly segment: string;
 }
 
 export interface LabPod {
@@ -65,13 +46,13 @@ export interface LabPlan {
   readonly dir: string;
   readonly backend: LabBackend;
   readonly network: string;
+  readonly topology: LabTopology;
   readonly segments: readonly Segment[];
+  readonly router: LabNode | null;
   readonly etcd: LabNode & { readonly ip: string; readonly endpoint: string };
   readonly hosts: readonly LabHost[];
   readonly pods: readonly LabPod[];
 }
-
-const UNDERLAY = { base: '198.18.0', prefixLen: 24, gatewayHost: 1, etcdHost: 2, firstHost: 10 } as const;
 
 export function parseBackend(text: string): LabBackend {
   const found = LAB_BACKENDS.find((b) => b === text);
@@ -83,19 +64,16 @@ export function parseBackend(text: string): LabBackend {
   return found;
 }
 
-function underlay(lab: string): Segment {
-  const gateway = `${UNDERLAY.base}.${UNDERLAY.gatewayHost}`;
-  return { ns: nsName(lab, roles.underlay(0)), bridge: 'br0', gateway, gatewayCidr: `${gateway}/${UNDERLAY.prefixLen}`, prefixLen: UNDERLAY.prefixLen };
-}
-
-function attach(seg: Segment, port: string, host: number): Attachment {
-  return { segmentNs: seg.ns, port, iface: 'eth0', address: `${UNDERLAY.base}.${host}/${seg.prefixLen}`, gateway: seg.gateway };
-}
-
-function host(opts: LabOptions, seg: Segment, index: number): LabHost {
+function host(opts: LabOptions, u: Underlay, index: number): LabHost {
   const id = roles.host(index);
-  const ip = `${UNDERLAY.base}.${UNDERLAY.firstHost + index}`;
-  return { id, index, ip, ns: nsName(opts.name, id), dir: `${opts.dir}/${id}`, links: [attach(seg, id, UNDERLAY.firstHost + index)] };
+  const seg = hostSegment(u, index);
+  const hostPart = HOST_PART.firstHost + index;
+  return { id, index, ip: segmentIp(seg, hostPart), segment: seg.id, ns: nsName(opts.name, id), dir: `${opts.dir}/${id}`, links: [attach(seg, id, hostPart)] };
+}
+
+function etcdNode(lab: string, segA: Segment): LabPlan['etcd'] {
+  const ip = segmentIp(segA, HOST_PART.etcd);
+  return { id: 'etcd', ns: nsName(lab, roles.etcd()), ip, endpoint: `http://${ip}:${ETCD_PORT}`, links: [attach(segA, 'etcd', HOST_PART.etcd)] };
 }
 
 function pods(opts: LabOptions): LabPod[] {
@@ -109,12 +87,13 @@ function pods(opts: LabOptions): LabPod[] {
   return out;
 }
 
+/** etcd stays on segment A; in a routed lab, hosts on B reach it through the router. */
 export function planLab(opts: LabOptions): LabPlan {
-  const seg = underlay(opts.name);
-  const etcdIp = `${UNDERLAY.base}.${UNDERLAY.etcdHost}`;
-  const etcd = { id: 'etcd', ns: nsName(opts.name, roles.etcd()), ip: etcdIp, endpoint: `http://${etcdIp}:${ETCD_PORT}`, links: [attach(seg, 'etcd', UNDERLAY.etcdHost)] };
-  const hosts = Array.from({ length: opts.hosts }, (_, i) => host(opts, seg, i + 1));
-  return { name: opts.name, prefix: labPrefix(opts.name), dir: opts.dir, backend: opts.backend, network: LAB_NETWORK, segments: [seg], etcd, hosts, pods: pods(opts) };
+  const u = planUnderlay(opts.name, opts.topology);
+  const etcd = etcdNode(opts.name, segmentA(u));
+  const hosts = Array.from({ length: opts.hosts }, (_, i) => host(opts, u, i + 1));
+  const { name, dir, backend, topology } = opts;
+  return { name, prefix: labPrefix(name), dir, backend, network: LAB_NETWORK, topology, segments: u.segments, router: u.router, etcd, hosts, pods: pods(opts) };
 }
 
 /** The network config `up` writes with `twill config set`. */
@@ -122,9 +101,14 @@ export function networkConfigJson(plan: Pick<LabPlan, 'network' | 'backend'>): s
   return JSON.stringify({ Network: plan.network, SubnetLen: 24, Backend: { Type: plan.backend } });
 }
 
+/** The nodes on the underlay (everything with a veth to a segment), router first. */
+export function planNodes(plan: Pick<LabPlan, 'router' | 'etcd' | 'hosts'>): LabNode[] {
+  return [...(plan.router ? [plan.router] : []), plan.etcd, ...plan.hosts];
+}
+
 /** Every namespace of the plan, in creation order (segments first: veths are created from there). */
 export function planNamespaces(plan: LabPlan): string[] {
-  return [...plan.segments.map((s) => s.ns), plan.etcd.ns, ...plan.hosts.map((h) => h.ns), ...plan.pods.map((p) => p.ns)];
+  return [...plan.segments.map((s) => s.ns), ...planNodes(plan).map((n) => n.ns), ...plan.pods.map((p) => p.ns)];
 }
 
 export function hostFiles(h: Pick<LabHost, 'dir'>) {

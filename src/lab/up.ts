@@ -8,7 +8,7 @@ import { startEtcd } from './etcd.js';
 import { isLabNamespace } from './naming.js';
 import { buildNetwork } from './netns-setup.js';
 import { wirePods } from './pods.js';
-import { assertRoot, cliEntry, findCniDir, requirePrograms, UP_PROGRAMS } from './preflight.js';
+import { assertBackendBuilt, assertRoot, cliEntry, findCniDir, requirePrograms, UP_PROGRAMS } from './preflight.js';
 import { initialState, loadState, saveState, updateHost, updatePod, type LabState } from './state.js';
 import { planLab, planNamespaces, type LabOptions, type LabPlan } from './topology.js';
 
@@ -27,6 +27,7 @@ interface Tools {
 /** Builds the lab; if any step fails, tears down what was built and rethrows. */
 export async function labUp(opts: LabOptions, deps: LabDeps): Promise<LabState> {
   assertRoot();
+  assertBackendBuilt(opts.backend);
   await requirePrograms(UP_PROGRAMS);
   const tools = { cniDir: await findCniDir(), cli: await cliEntry() };
   const plan = planLab(opts);
@@ -67,7 +68,8 @@ async function build(plan: LabPlan, initial: LabState, tools: Tools, deps: LabDe
     state = next;
     await saveState(state);
   };
-  deps.report(`namespaces: ${planNamespaces(plan).length} named ${plan.prefix}*`);
+  const router = plan.router ? `, router ${plan.router.ns}` : '';
+  deps.report(`namespaces: ${planNamespaces(plan).length} named ${plan.prefix}* (${plan.topology}: ${plan.segments.length} segment(s)${router})`);
   await buildNetwork(plan, deps.signal);
   deps.report(`etcd: ${plan.etcd.endpoint} in ${plan.etcd.ns}`);
   await save({ ...state, etcd: { ...state.etcd, pid: await startEtcd(plan, deps.signal) } });

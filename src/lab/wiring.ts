@@ -1,5 +1,5 @@
 import { bridgeLines, vethIntoNetnsLines } from '../kernel/netns.js';
-import type { LabNode, LabPlan, Segment } from './topology.js';
+import { planNodes, type LabNode, type LabPlan, type Segment } from './topology.js';
 
 /** One `ip -n NS -batch -` run. */
 export interface NsBatch {
@@ -9,7 +9,7 @@ export interface NsBatch {
 
 /** Pure: the plan's links as ip batches. Segment batches must run before node batches (they create the veths). */
 export function wiringBatches(plan: LabPlan): { segments: NsBatch[]; nodes: NsBatch[] } {
-  const nodes: LabNode[] = [plan.etcd, ...plan.hosts];
+  const nodes = planNodes(plan);
   const segments = plan.segments.map((seg) => segmentBatch(seg, nodes));
   const nodeBatches = [...nodes.map(nodeBatch), ...plan.pods.map((p) => ({ ns: p.ns, lines: ['link set lo up'] }))];
   return { segments, nodes: nodeBatches };
@@ -21,7 +21,13 @@ function segmentBatch(seg: Segment, nodes: readonly LabNode[]): NsBatch {
     ...vethIntoNetnsLines(link.port, link.iface, node.ns),
     `link set ${link.port} master ${seg.bridge}`,
   ]);
-  return { ns: seg.ns, lines: ['link set lo up', ...bridgeLines(seg.bridge, seg.gatewayCidr), ...portLines] };
+  return { ns: seg.ns, lines: ['link set lo up', ...segmentBridgeLines(seg), ...portLines] };
+}
+
+/** Flat: the bridge holds the gateway address. Routed: a plain switch, the router holds it. */
+function segmentBridgeLines(seg: Segment): string[] {
+  if (seg.bridgeCidr !== null) return bridgeLines(seg.bridge, seg.bridgeCidr);
+  return [`link add ${seg.bridge} type bridge`, `link set ${seg.bridge} up`];
 }
 
 function nodeBatch(node: LabNode): NsBatch {
@@ -31,4 +37,9 @@ function nodeBatch(node: LabNode): NsBatch {
     ...(l.gateway ? [`route add default via ${l.gateway} dev ${l.iface}`] : []),
   ]);
   return { ns: node.ns, lines: ['link set lo up', ...linkLines] };
+}
+
+/** The namespaces that forward IPv4 (net.ipv4.ip_forward=1 there only): the router, if any, and every host. */
+export function forwarders(plan: Pick<LabPlan, 'router' | 'hosts'>): string[] {
+  return [...(plan.router ? [plan.router.ns] : []), ...plan.hosts.map((h) => h.ns)];
 }

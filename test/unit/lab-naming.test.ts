@@ -7,7 +7,7 @@ import { isLabNamespace, labPrefix, parseIntOption, teardownRank, validateLabNam
 import { networkConfigJson, parseBackend, planLab, planNamespaces } from '../../src/lab/topology.js';
 import { wiringBatches } from '../../src/lab/wiring.js';
 
-const plan = planLab({ name: 'x', hosts: 3, podsPerHost: 2, backend: 'host-gw', dir: '/tmp/twill-lab/x' });
+const plan = planLab({ name: 'x', hosts: 3, podsPerHost: 2, backend: 'host-gw', topology: 'flat', dir: '/tmp/twill-lab/x' });
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -27,22 +27,26 @@ describe('lab naming', () => {
 
   it('recognises only its own role names under its prefix', () => {
     expect(labPrefix('t')).toBe('twl-t-');
-    for (const ns of ['twl-t-ul', 'twl-t-etcd', 'twl-t-h1', 'twl-t-h12', 'twl-t-h3-p2']) expect(isLabNamespace('t', ns)).toBe(true);
+    for (const ns of ['twl-t-ul', 'twl-t-ul2', 'twl-t-rt', 'twl-t-etcd', 'twl-t-h1', 'twl-t-h12', 'twl-t-h3-p2']) expect(isLabNamespace('t', ns)).toBe(true);
     // Other tests' namespaces share the prefix but not the role pattern; down must leave them alone.
-    for (const ns of ['twl-t-hg-x1', 'twl-t2-h1', 'twl-t-', 'twl-t-h1-x', 'other', 'twl-t-h']) expect(isLabNamespace('t', ns)).toBe(false);
+    for (const ns of ['twl-t-hg-x1', 'twl-t2-h1', 'twl-t-', 'twl-t-h1-x', 'other', 'twl-t-h', 'twl-t-rt1', 'twl-t-rtx', 'twl-t2-rt']) {
+      expect(isLabNamespace('t', ns)).toBe(false);
+    }
   });
 
   it('tears down pods before hosts and etcd, and the underlay last', () => {
-    const sorted = ['twl-t-ul', 'twl-t-h1', 'twl-t-etcd', 'twl-t-h1-p1'].sort((a, b) => teardownRank('t', a) - teardownRank('t', b));
+    const sorted = ['twl-t-ul', 'twl-t-ul2', 'twl-t-h1', 'twl-t-rt', 'twl-t-etcd', 'twl-t-h1-p1'].sort((a, b) => teardownRank('t', a) - teardownRank('t', b));
     expect(sorted[0]).toBe('twl-t-h1-p1');
-    expect(sorted.at(-1)).toBe('twl-t-ul');
+    expect(sorted.slice(-2).sort()).toEqual(['twl-t-ul', 'twl-t-ul2']);
+    expect(teardownRank('t', 'twl-t-rt')).toBe(teardownRank('t', 'twl-t-h1'));
   });
 
   it('parses bounded integer options', () => {
     expect(parseIntOption('3', '--hosts', 1, 50)).toBe(3);
     for (const bad of ['0', '51', '2.5', 'x', '', '-1']) expect(codeOf(() => parseIntOption(bad, '--hosts', 1, 50))).toBe('TWILL_ERR_OPTION_INVALID');
-    expect(codeOf(() => parseBackend('udp'))).toBe('TWILL_ERR_OPTION_INVALID');
+    expect(codeOf(() => parseBackend('vxlan'))).toBe('TWILL_ERR_OPTION_INVALID');
     expect(parseBackend('host-gw')).toBe('host-gw');
+    expect(parseBackend('udp')).toBe('udp');
   });
 
   it('reads `ip netns list` with and without ids', () => {
@@ -52,7 +56,11 @@ describe('lab naming', () => {
 
 describe('lab topology plan', () => {
   it('addresses the underlay, etcd and hosts', () => {
-    expect(plan.segments).toEqual([{ ns: 'twl-x-ul', bridge: 'br0', gateway: '198.18.0.1', gatewayCidr: '198.18.0.1/24', prefixLen: 24 }]);
+    expect(plan.segments).toEqual([
+      { id: 'A', ns: 'twl-x-ul', bridge: 'br0', subnet: '198.18.0.0/24', gateway: '198.18.0.1', bridgeCidr: '198.18.0.1/24', prefixLen: 24 },
+    ]);
+    expect(plan.router).toBeNull();
+    expect(plan.hosts.map((h) => h.segment)).toEqual(['A', 'A', 'A']);
     expect(plan.etcd).toMatchObject({ ns: 'twl-x-etcd', ip: '198.18.0.2', endpoint: 'http://198.18.0.2:2379' });
     expect(plan.hosts.map((h) => [h.id, h.ns, h.ip, h.dir])).toEqual([
       ['h1', 'twl-x-h1', '198.18.0.11', '/tmp/twill-lab/x/h1'],

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { allReachable, renderMatrix, renderTable, type PingResult } from '../../src/lab/render.js';
 import type { LabState } from '../../src/lab/state.js';
 import { renderStatus, type LabStatus } from '../../src/lab/status.js';
+import { planUnderlay } from '../../src/lab/underlay.js';
 
 const pods = ['h1-p1', 'h2-p1', 'h3-p1'];
 
@@ -52,7 +53,7 @@ describe('lab status rendering', () => {
   const state: LabState = {
     version: 1,
     phase: 'up',
-    options: { name: 'x', hosts: 2, podsPerHost: 1, backend: 'host-gw', dir: '/tmp/twill-lab/x' },
+    options: { name: 'x', hosts: 2, podsPerHost: 1, backend: 'host-gw', topology: 'flat', dir: '/tmp/twill-lab/x' },
     etcd: { ns: 'twl-x-etcd', endpoint: 'http://198.18.0.2:2379', pid: 10 },
     hosts: [],
     pods: [
@@ -62,20 +63,42 @@ describe('lab status rendering', () => {
   };
   const status: LabStatus = {
     state,
+    underlay: planUnderlay('x', 'flat'),
     etcd: { pid: 10, alive: true },
     hosts: [
-      { id: 'h1', ns: 'twl-x-h1', ip: '198.18.0.11', subnet: '10.244.3.0/24', agent: { pid: 11, alive: true } },
-      { id: 'h2', ns: 'twl-x-h2', ip: '198.18.0.12', subnet: 'no subnet.env', agent: { pid: 12, alive: false } },
+      { id: 'h1', ns: 'twl-x-h1', segment: 'A', ip: '198.18.0.11', subnet: '10.244.3.0/24', agent: { pid: 11, alive: true } },
+      { id: 'h2', ns: 'twl-x-h2', segment: 'A', ip: '198.18.0.12', subnet: 'no subnet.env', agent: { pid: 12, alive: false } },
     ],
   };
 
   it('shows hosts, agents, pods and where the files are', () => {
     const text = renderStatus(status);
-    expect(text).toContain('lab x (up, backend host-gw)');
+    expect(text).toContain('lab x (up, backend host-gw, topology flat)');
+    expect(text).toContain('underlay flat\n  segment A 198.18.0.0/24 (twl-x-ul, bridge br0), gateway 198.18.0.1 on br0\n');
     expect(text).toContain('etcd twl-x-etcd http://198.18.0.2:2379 pid 10 alive');
-    expect(text).toMatch(/h1\s+twl-x-h1\s+198\.18\.0\.11\s+10\.244\.3\.0\/24\s+pid 11 alive/);
-    expect(text).toMatch(/h2\s+twl-x-h2\s+198\.18\.0\.12\s+no subnet\.env\s+pid 12 DEAD/);
+    expect(text).toMatch(/^HOST\s+NAMESPACE\s+SEGMENT\s+UNDERLAY\s+SUBNET\s+AGENT$/m);
+    expect(text).toMatch(/h1\s+twl-x-h1\s+A\s+198\.18\.0\.11\s+10\.244\.3\.0\/24\s+pid 11 alive/);
+    expect(text).toMatch(/h2\s+twl-x-h2\s+A\s+198\.18\.0\.12\s+no subnet\.env\s+pid 12 DEAD/);
     expect(text).toMatch(/h2-p1\s+twl-x-h2-p1\s+-/);
     expect(text).toContain('/tmp/twill-lab/x/state.json');
+  });
+
+  it('shows a routed underlay: both segments, the router legs holding the gateways, each host segment', () => {
+    const routed: LabStatus = {
+      ...status,
+      state: { ...state, options: { ...state.options, topology: 'routed' } },
+      underlay: planUnderlay('x', 'routed'),
+      hosts: [status.hosts[0]!, { ...status.hosts[1]!, segment: 'B', ip: '198.19.0.12' }],
+    };
+    const text = renderStatus(routed);
+    expect(text).toContain('lab x (up, backend host-gw, topology routed)');
+    expect(text).toContain(
+      [
+        'underlay routed, router twl-x-rt',
+        '  segment A 198.18.0.0/24 (twl-x-ul, bridge br0), gateway 198.18.0.1 on twl-x-rt eth0',
+        '  segment B 198.19.0.0/24 (twl-x-ul2, bridge br0), gateway 198.19.0.1 on twl-x-rt eth1',
+      ].join('\n'),
+    );
+    expect(text).toMatch(/h2\s+twl-x-h2\s+B\s+198\.19\.0\.12\s/);
   });
 });
