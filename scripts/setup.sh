@@ -8,6 +8,7 @@ DEBIAN_PACKAGES=(
   etcd-server etcd-client          # the real etcd the lab and tests start
   containernetworking-plugins      # bridge, host-local, loopback: pods are wired the kubelet way
   iproute2 iputils-ping procps     # ip netns/link/route, ping for lab check, sysctl
+  iperf3                           # twill bench
   nftables iptables                # the CNI bridge plugin's ipMasq uses iptables inside host namespaces
 )
 

@@ -15,7 +15,13 @@ export const ERROR_CATALOG = {
   TWILL_ERR_KERNEL_COMMAND: { transient: true, doc: 'An ip/nft command failed; stderr is in the cause.' },
   TWILL_ERR_KERNEL_IFACE: { transient: false, doc: 'The interface named by --iface (or of the default route) has no usable IPv4 address, or does not exist.' },
   TWILL_ERR_KERNEL_NOT_FOUND: { transient: false, doc: 'A required program (ip, nft, etcd, CNI plugin) is not installed.' },
+  TWILL_ERR_KERNEL_TUN: { transient: false, doc: 'A TUN device could not be created or read (name in use or invalid, namespace missing, addon not built); errno in details.' },
+  TWILL_ERR_KERNEL_TUN_MISSING: { transient: false, doc: '/dev/net/tun is not available: load the tun module (modprobe tun) or pass the device into the container.' },
+  TWILL_ERR_KERNEL_TUN_PERMISSION: { transient: false, doc: 'Creating a TUN device was refused: run as root or with CAP_NET_ADMIN.' },
   TWILL_ERR_BACKEND_UNKNOWN: { transient: false, doc: 'Backend.Type names a backend twill does not have.' },
+  TWILL_ERR_UDP_PORT_IN_USE: { transient: false, doc: 'The udp backend cannot bind Backend.Port (default 8285): another process (flanneld?) holds it.' },
+  TWILL_ERR_UDP_SOCKET: { transient: false, doc: 'The udp backend cannot open or bind its UDP socket for another reason; the cause says why.' },
+  TWILL_ERR_UDP_TUN: { transient: false, doc: 'The udp backend cannot create or configure its TUN device (/dev/net/tun, CAP_NET_ADMIN, the native addon, ip).' },
   TWILL_ERR_LAB_NOT_ROOT: { transient: false, doc: 'twill lab needs root (network namespaces).' },
   TWILL_ERR_LAB_STATE: { transient: false, doc: 'The lab is not in a state for this command (not up, already up, a step timed out).' },
 } as const satisfies Record<string, { transient: boolean; doc: string }>;

@@ -22,6 +22,14 @@ export interface BackendContext {
 
 export type PeerState = 'programmed' | 'unreachable-on-l2' | 'pending' | 'error';
 
+/** Packets and bytes through a tunnel: "in" = received from peers, "out" = sent to peers. */
+export interface TrafficStatus {
+  readonly packetsIn: number;
+  readonly bytesIn: number;
+  readonly packetsOut: number;
+  readonly bytesOut: number;
+}
+
 export interface PeerStatus {
   readonly subnet: string;
   readonly publicIP: string;
@@ -29,6 +37,18 @@ export interface PeerStatus {
   readonly state: PeerState;
   readonly reason?: string;
   readonly since: string;
+  /** Backends that carry packets themselves (udp): this peer's share. */
+  readonly traffic?: TrafficStatus;
+}
+
+/** The whole tunnel, for backends that carry packets themselves (udp). */
+export interface TunnelStatus extends TrafficStatus {
+  /** The UDP port the tunnel listens on and sends to. */
+  readonly port: number;
+  /** ICMP errors written back into the device (net unreachable, time exceeded). */
+  readonly icmpSent: number;
+  /** Set when the data path stopped on its own (e.g. the device was deleted). */
+  readonly error?: string;
 }
 
 export interface BackendStatus {
@@ -37,6 +57,9 @@ export interface BackendStatus {
   readonly device: string | null;
   readonly routes: number;
   readonly peers: readonly PeerStatus[];
+  /** Packets dropped, by reason (udp). */
+  readonly drops?: Readonly<Record<string, number>>;
+  readonly tunnel?: TunnelStatus;
 }
 
 /** A running data path. The agent feeds it lease events; it never reads etcd itself. */

@@ -1,10 +1,12 @@
 import { TwillError } from '../errors.js';
 import type { BackendFactory } from './backend.js';
 import { hostGw } from './host-gw/index.js';
+import { udp } from './udp/index.js';
 
 /** The backend table: adding a backend touches its folder and this table (style rule 6). */
 export const BACKENDS: Readonly<Record<string, BackendFactory>> = Object.freeze({
   [hostGw.type]: hostGw,
+  [udp.type]: udp,
 });
 
 /** The factory for a (lower-cased) Backend.Type. */

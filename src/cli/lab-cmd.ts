@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { TwillError } from '../errors.js';
 import { pingMatrix } from '../lab/check.js';
 import { labDown } from '../lab/down.js';
 import { DEFAULT_LAB_NAME, defaultLabDir, parseIntOption, validateLabName } from '../lab/naming.js';
@@ -10,7 +9,8 @@ import { requireState } from '../lab/state.js';
 import { labStatus, renderStatus } from '../lab/status.js';
 import { LAB_BACKENDS, MAX_HOSTS, MAX_PODS_PER_HOST, parseBackend, type LabOptions } from '../lab/topology.js';
 import { LAB_TOPOLOGIES, parseTopology } from '../lab/underlay.js';
-import { labUp, type LabDeps } from '../lab/up.js';
+import { labUp } from '../lab/up.js';
+import { withInterrupt } from './interrupt.js';
 
 interface Where {
   readonly name: string;
@@ -44,24 +44,11 @@ function upOptions(raw: RawUp): LabOptions {
   });
 }
 
-/** Ctrl-C or SIGTERM during a long step aborts it; the step's caller cleans up. */
-async function withInterrupt<T>(fn: (deps: LabDeps) => Promise<T>): Promise<T> {
-  const ac = new AbortController();
-  const onSignal = (sig: NodeJS.Signals): void => ac.abort(new TwillError('TWILL_ERR_LAB_STATE', `interrupted by ${sig}`));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await fn({ report: progress, signal: ac.signal });
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
 
 async function up(raw: RawUp): Promise<void> {
   const opts = upOptions(raw);
   const t0 = Date.now();
-  const state = await withInterrupt((deps) => labUp(opts, deps));
+  const state = await withInterrupt('lab', (deps) => labUp(opts, deps));
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   out(`lab ${opts.name} is up in ${secs} s: ${state.hosts.length} hosts, ${state.pods.length} pods, ${opts.topology} underlay; state in ${opts.dir}/state.json\n`);
   for (const h of state.hosts) out(`  ${h.id} ${h.ns} segment ${h.segment} ${h.ip} subnet ${h.subnet ?? '-'}\n`);
@@ -95,7 +82,7 @@ async function restart(raw: { name: string; dir?: string; host: string }): Promi
   const w = where(raw);
   const state = await requireState(w.dir, w.name);
   const host = `h${parseIntOption(raw.host, '--host', 1, state.options.hosts)}`;
-  const r = await withInterrupt((deps) => restartAgent(state, host, deps));
+  const r = await withInterrupt('lab', (deps) => restartAgent(state, host, deps));
   const same = r.before === r.env.subnetNet ? 'kept' : `changed from ${r.before ?? '-'}`;
   out(`${host}: agent restarted, subnet ${r.env.subnetNet} (${same})\n`);
 }

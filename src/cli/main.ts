@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { isTwillError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerAgentCommand } from './agent-cmd.js';
+import { registerBenchCommand } from './bench-cmd.js';
 import { registerConfigCommands } from './config-cmd.js';
 import { registerLabCommands } from './lab-cmd.js';
 
@@ -16,6 +17,7 @@ async function main(argv: string[]): Promise<number> {
   registerConfigCommands(program);
   registerAgentCommand(program);
   registerLabCommands(program);
+  registerBenchCommand(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -1,0 +1,36 @@
+import { exec } from './exec.js';
+
+export interface IperfRun {
+  readonly serverNs: string;
+  readonly clientNs: string;
+  readonly serverIp: string;
+  readonly seconds: number;
+  readonly streams: number;
+  readonly port?: number;
+}
+
+/** One iperf3 TCP test between two namespaces; returns the client's JSON report text. */
+export async function iperf3(run: IperfRun): Promise<string> {
+  const port = String(run.port ?? 5201);
+  const limit = (run.seconds + 30) * 1000;
+  const server = exec('iperf3', ['-s', '-1', '-B', run.serverIp, '-p', port], { netns: run.serverNs, timeoutMs: limit, allowFailure: true });
+  await waitListening(run.serverNs, run.port ?? 5201);
+  const args = ['-c', run.serverIp, '-p', port, '-t', String(run.seconds), '-P', String(run.streams), '-J'];
+  const client = await exec('iperf3', args, { netns: run.clientNs, timeoutMs: limit });
+  await server;
+  return client.stdout;
+}
+
+async function waitListening(ns: string, port: number): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const { stdout } = await exec('ss', ['-Hltn', `sport = :${port}`], { netns: ns, allowFailure: true });
+    if (stdout.trim() !== '') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** `ping -c COUNT -i INTERVAL` from a namespace; returns ping's output (one line per reply). */
+export async function ping(ns: string, ip: string, count: number, intervalSeconds: number): Promise<string> {
+  const args = ['-c', String(count), '-i', String(intervalSeconds), '-W', '1', ip];
+  return (await exec('ping', args, { netns: ns, timeoutMs: (count * intervalSeconds + 10) * 1000, allowFailure: true })).stdout;
+}

@@ -1,0 +1,257 @@
+/**
+ * The TUN device, backed by the N-API addon in native/tun.c (built by `node-gyp rebuild` at
+ * `npm ci`). The addon opens /dev/net/tun (optionally inside a named network namespace, from
+ * a short-lived thread so the process never moves), reads on its own thread and hands over
+ * batches of up to 64 packets per wake-up in one slab; this module cuts the slab into Buffers
+ * and maps errno failures to TwillErrors. Only src/kernel/ loads the addon (style rule 1).
+ */
+import { Buffer } from 'node:buffer';
+import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
+import { TwillError, type ErrorCode } from '../errors.js';
+import { netnsPath } from './netns.js';
+import type { TunDevice } from './tun-types.js';
+
+const ADDON_PATH = '../../build/Release/twill_tun.node'; // from src/kernel and dist/kernel alike
+const requireAddon = createRequire(import.meta.url);
+
+/** Linux IFNAMSIZ minus the terminating NUL. */
+export const TUN_NAME_MAX = 15;
+
+declare const handleBrand: unique symbol;
+type NativeHandle = { readonly [handleBrand]: true };
+
+/** What native/tun.c exports. */
+interface TunAddon {
+  open(name: string, nsPath: string | null): { handle: NativeHandle; name: string };
+  start(handle: NativeHandle, onSlab: (slab: ArrayBuffer) => void): void;
+  /** counters[0] += drops on a full queue (EAGAIN/ENOBUFS), counters[1] += rejects (other errno). */
+  write(handle: NativeHandle, packets: readonly Buffer[], counters: Float64Array): number;
+  close(handle: NativeHandle): void;
+}
+
+/** A failed system call as the addon reports it (errno is positive). */
+export interface TunSysError extends Error {
+  errno: number;
+  syscall: string;
+}
+
+export interface OpenTunOptions {
+  /** Interface name (at most 15 bytes; `tun%d` lets the kernel pick). */
+  readonly name: string;
+  /** Create the device inside this named namespace (/var/run/netns/NAME) or namespace path. */
+  readonly netns?: string;
+  /**
+   * Called once if reading fails for good (the device was deleted under us). Without it the
+   * error is thrown as an uncaught exception: the data path must not die silently.
+   */
+  readonly onError?: (err: TwillError) => void;
+}
+
+export interface TunStats {
+  /** Packets and wake-ups on the read side: rxPackets / rxBatches is the mean batch size. */
+  rxPackets: number;
+  rxBatches: number;
+  txPackets: number;
+  /** Packets the kernel refused because its queue was full (EAGAIN/ENOBUFS). */
+  txDropped: number;
+  /** Packets the kernel rejected (e.g. EINVAL: not an IP packet), and writes after close(). */
+  txRejected: number;
+}
+
+export interface TunDeviceWithStats extends TunDevice {
+  stats(): TunStats;
+}
+
+/** Opens (creates) a TUN device, IFF_TUN | IFF_NO_PI: raw IP packets, no header. */
+export function openTun(opts: OpenTunOptions): TunDeviceWithStats {
+  const problem = checkTunName(opts.name);
+  if (problem !== null) {
+    throw new TwillError('TWILL_ERR_KERNEL_TUN', `cannot create TUN device "${opts.name}": ${problem}`, { details: { name: opts.name } });
+  }
+  const nsPath = opts.netns === undefined ? null : tunNetnsPath(opts.netns);
+  const addon = loadAddon();
+  let opened: { handle: NativeHandle; name: string };
+  try {
+    opened = addon.open(opts.name, nsPath);
+  } catch (err) {
+    if (!isTunSysError(err)) throw err;
+    throw tunOpenError(err, { name: opts.name, netns: opts.netns });
+  }
+  return new AddonTun(addon, opened.handle, opened.name, opts.onError);
+}
+
+class AddonTun implements TunDeviceWithStats {
+  #handle: NativeHandle | null;
+  #started = false;
+  readonly #counters = new Float64Array(2);
+  #rx = { packets: 0, batches: 0 };
+  #txPackets = 0;
+  #txAfterClose = 0;
+
+  constructor(
+    private readonly addon: TunAddon,
+    handle: NativeHandle,
+    readonly name: string,
+    private readonly onError: ((err: TwillError) => void) | undefined,
+  ) {
+    this.#handle = handle;
+  }
+
+  start(onPackets: (packets: readonly Buffer[]) => void): void {
+    if (this.#handle === null || this.#started) {
+      throw new TwillError('TWILL_ERR_KERNEL_TUN', `TUN device ${this.name} is ${this.#handle === null ? 'closed' : 'already reading'}`, { details: { name: this.name } });
+    }
+    this.#started = true;
+    this.addon.start(this.#handle, (slab) => {
+      try {
+        this.#deliver(splitSlab(slab), onPackets);
+      } catch (err) {
+        // Node-API would swallow it (DEP0168): make it a normal uncaught exception.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    });
+  }
+
+  #deliver(batch: TunSlab, onPackets: (packets: readonly Buffer[]) => void): void {
+    switch (batch.kind) {
+      case 'packets':
+        this.#rx.packets += batch.packets.length;
+        this.#rx.batches += 1;
+        return onPackets(batch.packets);
+      case 'error': {
+        const err = new TwillError('TWILL_ERR_KERNEL_TUN', `reading TUN device ${this.name} failed (${errnoName(batch.errno)}); the data path stopped`, {
+          details: { name: this.name, errno: errnoName(batch.errno) },
+        });
+        if (!this.onError) throw err; // nobody to tell: fail loudly rather than go quiet
+        return this.onError(err);
+      }
+    }
+  }
+
+  write(packets: readonly Buffer[]): number {
+    if (this.#handle === null) {
+      this.#txAfterClose += packets.length; // a datagram that raced stop(): dropped, not an error
+      return 0;
+    }
+    const n = packets.length === 0 ? 0 : this.addon.write(this.#handle, packets, this.#counters);
+    this.#txPackets += n;
+    return n;
+  }
+
+  close(): void {
+    if (this.#handle === null) return;
+    const handle = this.#handle;
+    this.#handle = null;
+    this.addon.close(handle);
+  }
+
+  stats(): TunStats {
+    const [dropped = 0, rejected = 0] = this.#counters;
+    return { rxPackets: this.#rx.packets, rxBatches: this.#rx.batches, txPackets: this.#txPackets, txDropped: dropped, txRejected: rejected + this.#txAfterClose };
+  }
+}
+
+function loadAddon(): TunAddon {
+  try {
+    return requireAddon(ADDON_PATH) as TunAddon;
+  } catch (err) {
+    throw new TwillError('TWILL_ERR_KERNEL_TUN', `the TUN addon (build/Release/twill_tun.node) is missing or broken: run "npm ci" or "npm run build:native"`, { cause: err });
+  }
+}
+
+// ---- pure parts (unit-tested) ----
+
+/** Why the kernel would refuse this interface name (dev_valid_name), or null if it is fine. */
+export function checkTunName(name: string): string | null {
+  if (name === '') return 'the name is empty';
+  if (Buffer.byteLength(name) > TUN_NAME_MAX) return `names are at most ${TUN_NAME_MAX} bytes`;
+  if (name === '.' || name === '..') return 'the name cannot be "." or ".."';
+  if (/[/:\s]/.test(name)) return 'the name cannot contain "/", ":" or white space';
+  return null;
+}
+
+/** A namespace name means /var/run/netns/NAME; an absolute path is used as it is. */
+export function tunNetnsPath(netns: string): string {
+  if (netns.startsWith('/')) return netns;
+  if (netns === '' || netns === '.' || netns === '..' || netns.includes('/')) {
+    throw new TwillError('TWILL_ERR_KERNEL_TUN', `"${netns}" is not a network namespace name`, { details: { netns } });
+  }
+  return netnsPath(netns);
+}
+
+export type TunSlab = { kind: 'packets'; packets: Buffer[] } | { kind: 'error'; errno: number };
+
+/**
+ * Cuts a slab from the addon into per-packet Buffers (views, no copy). Layout, in uint32
+ * words: count, errno, byte offset of the data, then the packet lengths; packets follow
+ * back to back. count 0 with a non-zero errno means the reader stopped on that error.
+ */
+export function splitSlab(slab: ArrayBuffer): TunSlab {
+  const words = new Uint32Array(slab, 0, 3);
+  const [count = 0, errno = 0, dataOffset = 0] = words;
+  if (count === 0) return { kind: 'error', errno: errno || 5 /* EIO */ };
+  const lengths = new Uint32Array(slab, 12, count);
+  const packets: Buffer[] = new Array<Buffer>(count);
+  let offset = dataOffset;
+  for (let i = 0; i < count; i++) {
+    const len = lengths[i] ?? 0;
+    packets[i] = Buffer.from(slab, offset, len);
+    offset += len;
+  }
+  return { kind: 'packets', packets };
+}
+
+export function isTunSysError(err: unknown): err is TunSysError {
+  return err instanceof Error && typeof (err as Partial<TunSysError>).errno === 'number' && typeof (err as Partial<TunSysError>).syscall === 'string';
+}
+
+/** Linux errnos a TUN device can report that libuv has no name for. */
+const LINUX_ONLY_ERRNOS: Readonly<Record<number, string>> = { 77: 'EBADFD' };
+
+export function errnoName(errno: number): string {
+  const known = LINUX_ONLY_ERRNOS[Math.abs(errno)];
+  if (known !== undefined) return known;
+  try {
+    const name = getSystemErrorName(-Math.abs(errno));
+    return name.startsWith('E') ? name : `errno ${errno}`;
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+/** Maps a failed open (which step, which errno) to an error that says what to do about it. */
+export function tunOpenError(err: TunSysError, ctx: { name: string; netns?: string | undefined }): TwillError {
+  const code = errnoName(err.errno);
+  const where = ctx.netns === undefined ? '' : ` in network namespace ${ctx.netns}`;
+  const fail = (twillCode: ErrorCode, why: string): TwillError =>
+    new TwillError(twillCode, `cannot create TUN device "${ctx.name}"${where}: ${why}`, {
+      cause: Object.assign(err, { code }),
+      details: { name: ctx.name, netns: ctx.netns, syscall: err.syscall, errno: code },
+    });
+  const denied = code === 'EPERM' || code === 'EACCES';
+  switch (err.syscall) {
+    case 'open netns':
+      if (code === 'ENOENT') return fail('TWILL_ERR_KERNEL_TUN', `the namespace does not exist (${tunNetnsPath(ctx.netns ?? '')})`);
+      break;
+    case 'setns':
+      if (denied) return fail('TWILL_ERR_KERNEL_TUN_PERMISSION', 'entering the namespace was refused (EPERM): run twill as root (CAP_SYS_ADMIN is needed to enter a namespace)');
+      break;
+    case 'open /dev/net/tun':
+      if (code === 'ENOENT' || code === 'ENODEV' || code === 'ENXIO') {
+        return fail('TWILL_ERR_KERNEL_TUN_MISSING', `/dev/net/tun is not available (${code}): load the tun module ("modprobe tun"); in a container, pass the device (e.g. --device /dev/net/tun)`);
+      }
+      if (denied) return fail('TWILL_ERR_KERNEL_TUN_PERMISSION', `opening /dev/net/tun was refused (${code}): run twill as root or with CAP_NET_ADMIN (e.g. --cap-add NET_ADMIN)`);
+      break;
+    case 'ioctl TUNSETIFF':
+      if (denied) return fail('TWILL_ERR_KERNEL_TUN_PERMISSION', `creating the device was refused (${code}): run twill with CAP_NET_ADMIN (e.g. --cap-add NET_ADMIN)`);
+      if (code === 'EBUSY') return fail('TWILL_ERR_KERNEL_TUN', 'the name is in use by another TUN device that is still open (is another agent running?)');
+      if (code === 'EINVAL') return fail('TWILL_ERR_KERNEL_TUN', 'the name is invalid or taken by an interface that is not a TUN device');
+      break;
+    case 'name':
+      return fail('TWILL_ERR_KERNEL_TUN', `names are at most ${TUN_NAME_MAX} bytes`);
+  }
+  return fail('TWILL_ERR_KERNEL_TUN', `${err.syscall} failed (${code})`);
+}
