@@ -5,17 +5,8 @@ import { makeIpv4Packet } from '../../src/backend/udp/fakes.js';
 import { Forwarder, UdpPeer } from '../../src/backend/udp/forward.js';
 import { checkHeader } from '../../src/backend/udp/packet.js';
 import { parseCidr, parseIp } from '../../src/subnet/ipv4.js';
+import { rng } from '../helpers/rng.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const net = (s: string) => parseCidr(s)!;
 const B_IP = '198.18.0.12';

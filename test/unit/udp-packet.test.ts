@@ -4,18 +4,9 @@ import { makeIpv4Packet } from '../../src/backend/udp/fakes.js';
 import { buildIcmpError, icmpErrorAllowed } from '../../src/backend/udp/icmp.js';
 import { checkHeader, parseIpv4Header } from '../../src/backend/udp/packet.js';
 import { parseIp } from '../../src/subnet/ipv4.js';
+import { rng } from '../helpers/rng.js';
 
 /** A small seeded PRNG (mulberry32), so that a failing random case can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ip = (s: string) => parseIp(s)!;
 

@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PeerTable } from '../../src/backend/udp/peer-table.js';
 import { contains, formatCidr, mask, parseCidr, parseIp, type Ipv4Net } from '../../src/subnet/ipv4.js';
+import { rng } from '../helpers/rng.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The obvious implementation: scan every entry, keep the longest that contains the address. */
 class NaiveTable<T> {
