@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   iproute2 iputils-ping procps     # ip netns/link/route, ping for lab check, sysctl
   iperf3                           # twill bench
   nftables iptables                # the CNI bridge plugin's ipMasq uses iptables inside host namespaces
+  prometheus                       # lab up --prometheus scrapes the agents; promtool checks /metrics in the tests
 )
 
 missing=()
