@@ -22,6 +22,12 @@ export const ERROR_CATALOG = {
   TWILL_ERR_UDP_PORT_IN_USE: { transient: false, doc: 'The udp backend cannot bind Backend.Port (default 8285): another process (flanneld?) holds it.' },
   TWILL_ERR_UDP_SOCKET: { transient: false, doc: 'The udp backend cannot open or bind its UDP socket for another reason; the cause says why.' },
   TWILL_ERR_UDP_TUN: { transient: false, doc: 'The udp backend cannot create or configure its TUN device (/dev/net/tun, CAP_NET_ADMIN, the native addon, ip).' },
+  TWILL_ERR_API_ADDR_IN_USE: { transient: false, doc: 'The status API cannot listen on --status-addr (default 127.0.0.1:8475): another process holds the address; pick another with --status-addr.' },
+  TWILL_ERR_API_ADDR: { transient: false, doc: 'The status API cannot listen on --status-addr for another reason (no such local address, permission); the cause says why.' },
+  TWILL_ERR_API_NOT_FOUND: { transient: false, doc: 'The status API has no such path (it serves /healthz, /readyz, /v1/status and /metrics).' },
+  TWILL_ERR_API_METHOD: { transient: false, doc: 'The status API path exists but not for this HTTP method (every path is GET only).' },
+  TWILL_ERR_API_BAD_REQUEST: { transient: false, doc: 'The status API could not read the request (bad URL, bad header).' },
+  TWILL_ERR_STATUS_UNREACHABLE: { transient: true, doc: '`twill status` could not reach the agent at --addr, or got an answer that is not its status.' },
   TWILL_ERR_LAB_NOT_ROOT: { transient: false, doc: 'twill lab needs root (network namespaces).' },
   TWILL_ERR_LAB_STATE: { transient: false, doc: 'The lab is not in a state for this command (not up, already up, a step timed out).' },
 } as const satisfies Record<string, { transient: boolean; doc: string }>;

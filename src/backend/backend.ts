@@ -18,6 +18,16 @@ export interface BackendContext {
   readonly kernel: Kernel;
   /** Name for a tunnel device, for backends that make one (--tun-name, default twill0). */
   readonly tunName: string;
+  /** Metrics hooks (reconcile passes, route changes); absent in tests that do not care. */
+  readonly observer?: BackendObserver;
+}
+
+export type RouteOp = 'add' | 'replace' | 'delete';
+
+/** What a route-programming backend reports as it works. */
+export interface BackendObserver {
+  reconcileDuration(seconds: number): void;
+  routeChange(op: RouteOp, result: 'ok' | 'error'): void;
 }
 
 export type PeerState = 'programmed' | 'unreachable-on-l2' | 'pending' | 'error';

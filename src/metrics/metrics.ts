@@ -1,0 +1,159 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AgentObserver } from '../agent/observer.js';
+import type { AgentStatus } from '../api/status-types.js';
+
+export interface MetricsOptions {
+  /** Read at scrape time for every gauge and the tunnel counters (once per scrape). */
+  readonly status: () => AgentStatus;
+  readonly version: string;
+  /** Process metrics (cpu, memory, event loop); off in tests that count samples. */
+  readonly defaultMetrics?: boolean;
+}
+
+export interface Metrics {
+  /** A registry of our own: nothing goes into prom-client's global one. */
+  readonly registry: Registry;
+  readonly observer: AgentObserver;
+}
+
+const LEASE_EVENTS = ['acquired', 'renewed', 'lost'] as const;
+const WATCH_TYPES = ['put', 'delete'] as const;
+const ROUTE_OPS = ['add', 'replace', 'delete'] as const;
+const RESULTS = ['ok', 'error'] as const;
+
+/**
+ * twill's metrics. Events (lease, watch, route changes, reconcile passes) come in through the
+ * observer; everything that is a state (peers, routes, lease expiry, etcd up, tunnel counters)
+ * is read from the status when Prometheus scrapes, so the udp packet path is never touched.
+ */
+export function createMetrics(opts: MetricsOptions): Metrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const status = oncePerTick(opts.status);
+  const registers = [registry];
+
+  const leaseEvents = new Counter({ name: 'twill_lease_events_total', help: 'Lease events of this node, by event (acquired, renewed, lost).', labelNames: ['event'], registers });
+  const watchEvents = new Counter({ name: 'twill_etcd_watch_events_total', help: 'Events received on the etcd lease watch, by type (put, delete).', labelNames: ['type'], registers });
+  const routeChanges = new Counter({ name: 'twill_route_changes_total', help: 'Kernel route changes made by the backend, by op (add, replace, delete) and result (ok, error).', labelNames: ['op', 'result'], registers });
+  const reconcile = new Histogram({
+    name: 'twill_reconcile_duration_seconds',
+    help: 'Duration of one backend reconcile pass (read kernel routes, diff, apply).',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  for (const event of LEASE_EVENTS) leaseEvents.inc({ event }, 0);
+  for (const type of WATCH_TYPES) watchEvents.inc({ type }, 0);
+  for (const op of ROUTE_OPS) for (const result of RESULTS) routeChanges.inc({ op, result }, 0);
+
+  registerStateMetrics(registers, status, opts.version);
+  registerTunnelMetrics(registers, status);
+
+  const observer: AgentObserver = {
+    leaseEvent: (event) => leaseEvents.inc({ event }),
+    watchEvent: (type) => watchEvents.inc({ type }),
+    reconcileDuration: (seconds) => reconcile.observe(seconds),
+    routeChange: (op, result) => routeChanges.inc({ op, result }),
+  };
+  return { registry, observer };
+}
+
+function registerStateMetrics(registers: Registry[], status: () => AgentStatus, version: string): void {
+  new Gauge({
+    name: 'twill_peers',
+    help: 'Peers (other nodes with a lease) the backend knows.',
+    registers,
+    collect() {
+      this.set(status().peers.length);
+    },
+  });
+  new Gauge({
+    name: 'twill_routes',
+    help: 'Kernel routes the backend owns now, by backend.',
+    labelNames: ['backend'],
+    registers,
+    collect() {
+      this.reset();
+      const b = status().backend;
+      if (b) this.set({ backend: b.type }, b.routes);
+    },
+  });
+  new Gauge({
+    name: 'twill_lease_expiry_timestamp_seconds',
+    help: "When this node's lease expires unless renewed (Unix time; +Inf for a reservation), by subnet. Absent while no lease is held.",
+    labelNames: ['subnet'],
+    registers,
+    collect() {
+      this.reset();
+      const lease = status().lease;
+      if (lease) this.set({ subnet: lease.subnet }, lease.expiresAt === null ? Infinity : Date.parse(lease.expiresAt) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'twill_etcd_up',
+    help: '1 if the last RPC or watch signal reached etcd, else 0.',
+    registers,
+    collect() {
+      this.set(status().etcd.connected ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'twill_ready',
+    help: '1 when /readyz answers 200: lease held, backend programmed, subnet file written.',
+    registers,
+    collect() {
+      this.set(status().ready ? 1 : 0);
+    },
+  });
+  new Gauge({ name: 'twill_build_info', help: 'Always 1; the labels name the build.', labelNames: ['version', 'nodejs'], registers }).set(
+    { version, nodejs: process.version },
+    1,
+  );
+}
+
+/** udp: the data path's own counters, copied at scrape time (prom-client counters have no set). */
+function registerTunnelMetrics(registers: Registry[], status: () => AgentStatus): void {
+  const copy = (counter: Counter, values: Readonly<Record<string, number>> | undefined, label: string): void => {
+    counter.reset();
+    for (const [key, n] of Object.entries(values ?? {})) counter.inc({ [label]: key }, n);
+  };
+  new Counter({
+    name: 'twill_tunnel_packets_total',
+    help: 'Packets through the udp tunnel, by direction (in = from peers, out = to peers).',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      const t = status().backend?.tunnel;
+      copy(this, t && { in: t.packetsIn, out: t.packetsOut }, 'direction');
+    },
+  });
+  new Counter({
+    name: 'twill_tunnel_bytes_total',
+    help: 'Bytes (inner IPv4 packets) through the udp tunnel, by direction.',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      const t = status().backend?.tunnel;
+      copy(this, t && { in: t.bytesIn, out: t.bytesOut }, 'direction');
+    },
+  });
+  new Counter({
+    name: 'twill_tunnel_drops_total',
+    help: 'Packets the udp tunnel dropped, by reason.',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      copy(this, status().backend?.drops, 'reason');
+    },
+  });
+}
+
+/** One status() per scrape: every collect() of a scrape runs in the same tick. */
+function oncePerTick<T>(fn: () => T): () => T {
+  let cached: { value: T } | null = null;
+  return () => {
+    if (cached) return cached.value;
+    cached = { value: fn() };
+    queueMicrotask(() => (cached = null));
+    return cached.value;
+  };
+}
