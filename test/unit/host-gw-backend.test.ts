@@ -65,10 +65,12 @@ function setup(opts: { resyncMs?: number } = {}) {
   const network = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'host-gw', port: 8285, raw: {} } };
   const iface = { name: 'eth0', address: '198.18.0.11', mtu: 1500 };
   const now = () => new Date('2025-01-02T03:04:05.000Z');
-  const backend: Backend = createHostGwBackend({ logger, network, ownLease: OWN, iface, kernel, tunName: 'twill0' }, { ...opts, now });
+  const observed = { reconciles: [] as number[], changes: [] as string[] };
+  const observer = { reconcileDuration: (s: number) => observed.reconciles.push(s), routeChange: (op: string, result: string) => observed.changes.push(`${op} ${result}`) };
+  const backend: Backend = createHostGwBackend({ logger, network, ownLease: OWN, iface, kernel, tunName: 'twill0', observer }, { ...opts, now });
   const messages = (msg: string) => logs.filter((l) => l.msg === msg);
   const table = () => Object.fromEntries([...routes.table.values()].map((r) => [r.dst, `${r.gateway ?? '-'} ${r.proto}`]));
-  return { routes, logs, messages, backend, table };
+  return { routes, logs, messages, backend, table, observed };
 }
 
 let backend: Backend | undefined;
@@ -102,6 +104,23 @@ describe('host-gw backend', () => {
     expect(t.table()).toEqual({});
     expect(t.backend.status().peers).toEqual([]);
     expect(t.messages('route removed')).toHaveLength(1);
+  });
+
+  it('reports each reconcile pass and each route change, by op and result, to its observer', async () => {
+    vi.useFakeTimers();
+    const t = setup();
+    backend = t.backend;
+    await t.backend.start();
+    await t.backend.applyPeerChanges([added(B)]);
+    expect(t.observed.changes).toEqual(['add ok']);
+    t.routes.table.clear(); // deleted by hand: the next tick adds it back
+    await vi.advanceTimersByTimeAsync(DEFAULT_RESYNC_MS);
+    await t.backend.applyPeerChanges([added(lease('10.244.2.0/24', '198.18.0.22'))]);
+    t.routes.failing.add('10.244.2.0/24');
+    await t.backend.applyPeerChanges([removed(B)]);
+    expect(t.observed.changes).toEqual(['add ok', 'add ok', 'replace ok', 'delete error']);
+    expect(t.observed.reconciles.length).toBe(4);
+    expect(t.observed.reconciles.every((s) => s >= 0 && s < 1)).toBe(true);
   });
 
   it('removes stale routes of ours, never others, and only after the first peer snapshot', async () => {

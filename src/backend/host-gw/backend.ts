@@ -84,11 +84,13 @@ class HostGwBackend implements Backend {
   /** Never throws: a failure is logged, nothing is deleted because of it, and the next tick retries. */
   private async reconcile(): Promise<void> {
     if (!this.synced || this.stopped) return;
+    const t0 = performance.now();
     try {
       await this.reconcileOnce();
     } catch (err) {
       this.log.warn({ err }, 'reconcile failed; retrying on the next tick');
     }
+    this.ctx.observer?.reconcileDuration((performance.now() - t0) / 1000);
   }
 
   private async reconcileOnce(): Promise<void> {
@@ -121,6 +123,8 @@ class HostGwBackend implements Backend {
     const before = new Map(actual.map((r) => [r.dst, r]));
     for (const change of changes) {
       const failure = failedByDst.get(change.dst);
+      const op = change.op === 'delete' ? 'delete' : before.has(change.dst) ? 'replace' : 'add';
+      this.ctx.observer?.routeChange(op, failure ? 'error' : 'ok');
       if (change.op === 'delete') this.recordDelete(change.dst, before.get(change.dst), failure);
       else if (!failure) this.logReplace(change, before.get(change.dst));
     }
