@@ -3,6 +3,7 @@ import type { Backend, BackendFactory, ExternalInterface } from '../backend/back
 import { isTwillError } from '../errors.js';
 import { createKernel, type Kernel } from '../kernel/index.js';
 import type { Logger } from '../log.js';
+import { TrafficRules, type TrafficRulesStatus } from '../rules/traffic-rules.js';
 import { Backoff } from '../subnet/backoff.js';
 import { EtcdRegistry } from '../subnet/etcd-registry.js';
 import { formatCidr, sameNet } from '../subnet/ipv4.js';
@@ -38,6 +39,8 @@ export class Agent {
   private leases: LeaseManager | null = null;
   private stream: LeaseStream | null = null;
   private backend: Backend | null = null;
+  /** ip-masq table and forward rules; null until the config is known. */
+  private rules: TrafficRules | null = null;
   private lease: Lease | null = null;
   /** Backend calls run one at a time, in event order. */
   private backendQueue: Promise<void> = Promise.resolve();
@@ -64,6 +67,8 @@ export class Agent {
     this.setup = { iface, config, factory: backendFactory(config.backend.type) };
     this.leases = this.createLeaseManager(this.setup, await readPreviousSubnet(this.opts.subnetFile));
     this.lease = await this.leases.acquire();
+    this.rules = new TrafficRules({ kernel: this.kernel, logger: this.rootLog, network: formatCidr(config.network), ipMasq: this.opts.ipMasq, forwardRules: this.opts.forwardRules });
+    await this.rules.start(formatCidr(this.lease.subnet));
     await this.startBackend(this.lease);
     this.stream = new LeaseStream({ registry: this.registry, logger: this.rootLog, onEvents: (events) => this.onLeaseEvents(events) });
     await this.stream.start();
@@ -82,8 +87,14 @@ export class Agent {
     this.leases?.stop();
     await this.backendQueue;
     await this.backend?.stop();
+    await this.rules?.stop();
     this.registry.close();
     if (this.lifecycle.state === 'stopping') this.lifecycle.to('stopped');
+  }
+
+  /** The traffic rules' state (repairs count, last error); null before the config is known. */
+  trafficRulesStatus(): TrafficRulesStatus | null {
+    return this.rules?.status() ?? null;
   }
 
   private async resolveInterface(): Promise<ExternalInterface> {
@@ -132,7 +143,7 @@ export class Agent {
     this.backend = factory.create({ logger: this.rootLog, network: config, ownLease: lease, iface, kernel: this.kernel, tunName: this.opts.tunName });
     await this.backend.start();
     const mtu = factory.mtu(iface.mtu);
-    await writeFileAtomic(this.opts.subnetFile, formatSubnetEnv({ network: config.network, subnet: lease.subnet, mtu, ipMasq: false }));
+    await writeFileAtomic(this.opts.subnetFile, formatSubnetEnv({ network: config.network, subnet: lease.subnet, mtu, ipMasq: this.opts.ipMasq }));
     this.log.info({ path: this.opts.subnetFile, subnet: formatCidr(lease.subnet), mtu }, 'subnet file written');
   }
 
@@ -144,6 +155,7 @@ export class Agent {
     if (sameNet(previous.subnet, lease.subnet)) return;
     this.enqueue(async () => {
       await this.backend?.stop();
+      await this.rules?.setSubnet(formatCidr(lease.subnet));
       await this.startBackend(lease);
       const peers = (this.stream?.leases() ?? []).filter((l) => !sameNet(l.subnet, lease.subnet));
       await this.backend!.applyPeerChanges(peers.map((l) => ({ type: 'added', lease: l })));

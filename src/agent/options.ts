@@ -11,6 +11,10 @@ export interface AgentOptions {
   readonly subnetFile: string;
   readonly subnetLeaseTtlSeconds: number;
   readonly tunName: string;
+  /** Masquerade pod traffic leaving the cluster network (flannel's --ip-masq); FLANNEL_IPMASQ. */
+  readonly ipMasq: boolean;
+  /** ACCEPT rules for the pod network in iptables' FORWARD chain (on unless --forward-rules=false). */
+  readonly forwardRules: boolean;
   /** Only for tests: run kernel commands inside this namespace instead of our own. */
   readonly netns?: string;
 }
@@ -37,4 +41,13 @@ export function checkTtl(seconds: number): number {
 export function checkTunName(name: string): string {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw new TwillError('TWILL_ERR_OPTION_INVALID', `--tun-name: "${name}" is not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`);
   return name;
+}
+
+/** A boolean flag's value as commander hands it over: true/false from the flag, text from TWILL_*. */
+export function parseBool(flag: string, value: boolean | string): boolean {
+  if (typeof value === 'boolean') return value;
+  const t = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(t)) return true;
+  if (['false', '0', 'no', 'off'].includes(t)) return false;
+  throw new TwillError('TWILL_ERR_OPTION_INVALID', `${flag}: "${value}" is not true or false`);
 }

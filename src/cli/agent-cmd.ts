@@ -1,10 +1,11 @@
 import { Option, type Command } from 'commander';
 import { Agent } from '../agent/agent.js';
-import { checkTtl, checkTunName, parseDurationSeconds, type AgentOptions } from '../agent/options.js';
+import { checkTtl, checkTunName, parseBool, parseDurationSeconds, type AgentOptions } from '../agent/options.js';
 import { createLogger } from '../log.js';
+import { addTrafficRuleOptions, runCleanup, type TrafficRuleFlags } from './traffic-flags.js';
 import { addEtcdOptions, parseEndpoints, parsePrefix } from './etcd-flags.js';
 
-interface AgentFlags {
+interface AgentFlags extends TrafficRuleFlags {
   etcdEndpoints: string;
   etcdPrefix: string;
   iface?: string;
@@ -24,6 +25,8 @@ function toOptions(flags: AgentFlags): AgentOptions {
     subnetFile: flags.subnetFile,
     subnetLeaseTtlSeconds: checkTtl(parseDurationSeconds('--subnet-lease-ttl', flags.subnetLeaseTtl)),
     tunName: checkTunName(flags.tunName),
+    ipMasq: parseBool('--ip-masq', flags.ipMasq),
+    forwardRules: parseBool('--forward-rules', flags.forwardRules),
   });
 }
 
@@ -31,6 +34,7 @@ function toOptions(flags: AgentFlags): AgentOptions {
 async function runAgent(flags: AgentFlags): Promise<void> {
   const options = toOptions(flags);
   const logger = createLogger({ level: flags.logLevel });
+  if (flags.cleanup) return runCleanup(options, logger);
   const agent = new Agent(options, logger);
   const stopped = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -56,6 +60,7 @@ export function registerAgentCommand(program: Command): void {
     .addOption(new Option('--subnet-file <path>', 'where to write subnet.env').env('TWILL_SUBNET_FILE').default('/run/flannel/subnet.env'))
     .addOption(new Option('--subnet-lease-ttl <duration>', 'TTL of the etcd lease on the subnet').env('TWILL_SUBNET_LEASE_TTL').default('24h'))
     .addOption(new Option('--tun-name <name>', 'tunnel device of the udp backend').env('TWILL_TUN_NAME').default('twill0'))
-    .addOption(new Option('--log-level <level>', 'pino log level').env('TWILL_LOG_LEVEL').default('info'))
+    .addOption(new Option('--log-level <level>', 'pino log level').env('TWILL_LOG_LEVEL').default('info'));
+  addTrafficRuleOptions(cmd)
     .action((flags: AgentFlags) => runAgent(flags));
 }

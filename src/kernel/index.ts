@@ -1,11 +1,15 @@
 import { exec } from './exec.js';
+import { createIptablesOps, type IptablesOps } from './iptables.js';
 import { createLinkOps, type LinkOps } from './links.js';
+import { createNftOps, type NftOps } from './nft.js';
 import { createRouteOps, type ExecFn, type RouteOps } from './routes.js';
 import { createSysctl, type ProcFs, type SysctlOps } from './sysctl.js';
 
 export { TWILL_ROUTE_PROTO } from './routes.js';
 export type { BatchFailure, BatchResult, ExecFn, KernelRoute, RouteChange, RouteLookup, RouteOps } from './routes.js';
+export type { IptablesOps } from './iptables.js';
 export type { LinkInfo, LinkOps } from './links.js';
+export type { NftOps } from './nft.js';
 export type { ProcFs, SysctlOps } from './sysctl.js';
 
 /** The kernel state twill changes, bound to one network namespace (or the agent's own). */
@@ -15,6 +19,8 @@ export interface Kernel {
   readonly routes: RouteOps;
   readonly links: LinkOps;
   readonly sysctl: SysctlOps;
+  readonly nft: NftOps;
+  readonly iptables: IptablesOps;
 }
 
 export interface KernelOptions {
@@ -32,5 +38,7 @@ export function createKernel(opts: KernelOptions = {}): Kernel {
     routes: createRouteOps(run, opts.netns),
     links: createLinkOps(run, opts.netns),
     sysctl: createSysctl(run, opts.netns, opts.procFs),
+    nft: createNftOps(run, opts.netns),
+    iptables: createIptablesOps(run, opts.netns),
   };
 }

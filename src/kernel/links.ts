@@ -17,6 +17,8 @@ export interface LinkOps {
    * The caller overrides `address` itself when an explicit public IP is configured.
    */
   resolveExternal(iface?: string): Promise<LinkInfo>;
+  /** Deletes a link if it exists and is of this kind ("tun", ...); false when there was none. */
+  removeIfKind(name: string, kind: string): Promise<boolean>;
 }
 
 const addrSchema = z.array(
@@ -47,6 +49,13 @@ export function primaryIpv4(link: LinkAddrs): string | null {
 /** The device of the first IPv4 default route in `ip -json route show default` output. */
 export function defaultRouteDev(json: string): string | null {
   return parseRouteList(json).find((r) => r.dev !== undefined)?.dev ?? null;
+}
+
+const kindSchema = z.array(z.object({ linkinfo: z.object({ info_kind: z.string().optional() }).optional() }));
+
+/** The kind of the first link in `ip -json -details link show` output ("tun", "veth", ...). */
+export function linkKind(json: string): string | null {
+  return parseIpJson(json, kindSchema, 'ip link show')[0]?.linkinfo?.info_kind ?? null;
 }
 
 function ifaceError(message: string, iface: string | undefined, cause?: unknown): TwillError {
@@ -83,6 +92,12 @@ export function createLinkOps(run: ExecFn, netns?: string): LinkOps {
     resolveExternal(iface) {
       if (iface === undefined || iface === '') return byDefaultRoute();
       return parseIp(iface) === null ? byName(iface) : byAddress(iface);
+    },
+    async removeIfKind(name, kind) {
+      const show = await run('ip', ['-json', '-details', 'link', 'show', 'dev', name], { ...ns, allowFailure: true });
+      if (show.code !== 0 || linkKind(show.stdout) !== kind) return false;
+      await run('ip', ['link', 'del', 'dev', name], ns);
+      return true;
     },
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkTtl, parseDurationSeconds } from '../../src/agent/options.js';
+import { checkTtl, parseBool, parseDurationSeconds } from '../../src/agent/options.js';
 import { parseEndpoints, parsePrefix } from '../../src/cli/etcd-flags.js';
 import { isTwillError } from '../../src/errors.js';
 
@@ -29,5 +29,15 @@ describe('agent options', () => {
     expect(code(() => parseEndpoints('127.0.0.1:2379'))).toBe('TWILL_ERR_OPTION_INVALID');
     expect(parsePrefix('/coreos.com/network/')).toBe('/coreos.com/network');
     expect(code(() => parsePrefix('coreos.com'))).toBe('TWILL_ERR_OPTION_INVALID');
+  });
+});
+
+describe('boolean agent options', () => {
+  it('take true/false from flags and TWILL_* values', () => {
+    expect(parseBool('--ip-masq', true)).toBe(true);
+    expect(parseBool('--ip-masq', 'true')).toBe(true);
+    expect(parseBool('--forward-rules', 'false')).toBe(false);
+    expect(parseBool('--forward-rules', ' 0 ')).toBe(false);
+    expect(code(() => parseBool('--ip-masq', 'maybe'))).toBe('TWILL_ERR_OPTION_INVALID');
   });
 });

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { TwillError } from '../../src/errors.js';
+import type { IptablesOps, Kernel, NftOps } from '../../src/kernel/index.js';
+import { forwardRuleSpecs } from '../../src/rules/forward-rules.js';
+import { renderTwillTable } from '../../src/rules/nft-ruleset.js';
+import { TrafficRules, type RepairKind } from '../../src/rules/traffic-rules.js';
+import { memoryLogger } from '../helpers/logger.js';
+
+const N = '10.244.0.0/16';
+const notFound = (cmd: string) => new TwillError('TWILL_ERR_KERNEL_NOT_FOUND', `cannot run ${cmd}`);
+
+/** nft and iptables over in-memory state: the table's text, and the FORWARD chain's rules. */
+function fakeKernel(opts: { noNft?: boolean; noIptables?: boolean } = {}) {
+  const state = { table: null as string | null, chain: ['-P FORWARD DROP', '-A FORWARD -j DOCKER-USER'], applied: 0 };
+  const nft: NftOps = {
+    async tables() {
+      if (opts.noNft) throw notFound('nft');
+      return state.table === null ? [] : ['twill'];
+    },
+    async listTable() {
+      if (opts.noNft) throw notFound('nft');
+      return state.table;
+    },
+    async apply(script) {
+      if (opts.noNft) throw notFound('nft');
+      state.applied += 1;
+      const body = script.split('delete table ip twill\n')[1] ?? '';
+      state.table = body.trim() === '' ? null : body;
+    },
+  };
+  const iptables: IptablesOps = {
+    async listChain() {
+      if (opts.noIptables) throw notFound('iptables');
+      return `${state.chain.join('\n')}\n`;
+    },
+    async insert(_t, chain, position, spec) {
+      state.chain.splice(position, 0, `-A ${chain} ${spec.join(' ')}`);
+    },
+    async delete(_t, chain, spec) {
+      const i = state.chain.indexOf(`-A ${chain} ${spec.join(' ')}`);
+      if (i < 0) throw new TwillError('TWILL_ERR_KERNEL_COMMAND', 'Bad rule');
+      state.chain.splice(i, 1);
+    },
+  };
+  return { state, kernel: { nft, iptables } as Pick<Kernel, 'nft' | 'iptables'> };
+}
+
+function setup(opts: { ipMasq?: boolean; forwardRules?: boolean; noNft?: boolean; noIptables?: boolean } = {}) {
+  const { state, kernel } = fakeKernel(opts);
+  const { logger, lines } = memoryLogger();
+  const repairs: RepairKind[] = [];
+  const rules = new TrafficRules({ kernel, logger, network: N, ipMasq: opts.ipMasq ?? true, forwardRules: opts.forwardRules ?? true, resyncMs: 3_600_000, onRepair: (k) => repairs.push(k) });
+  const msgs = () => lines().filter((l) => l.component === 'traffic-rules').map((l) => l.msg);
+  return { state, kernel, rules, repairs, msgs, lines };
+}
+
+const ours = (network = N) => forwardRuleSpecs(network).map((s) => `-A FORWARD ${s.join(' ')}`);
+
+describe('traffic rules', () => {
+  it('installs the table and the forward rules at the top of the chain, and says so once', async () => {
+    const t = setup();
+    await t.rules.start('10.244.1.0/24');
+    expect(t.state.table).toBe(renderTwillTable({ network: N, subnet: '10.244.1.0/24' }));
+    expect(t.state.chain).toEqual(['-P FORWARD DROP', ...ours(), '-A FORWARD -j DOCKER-USER']);
+    await t.rules.reconcileNow();
+    await t.rules.reconcileNow();
+    expect(t.state.applied).toBe(1);
+    expect(t.msgs()).toEqual(['nft table installed', 'forward rules installed']);
+    expect(t.rules.status()).toMatchObject({ repairs: 0, lastError: null });
+    await t.rules.stop();
+  });
+
+  it('restores a deleted table, a deleted rule and a deleted forward rule, logged and counted', async () => {
+    const t = setup();
+    await t.rules.start('10.244.1.0/24');
+    t.state.table = null;
+    await t.rules.reconcileNow();
+    expect(t.state.table).toBe(renderTwillTable({ network: N, subnet: '10.244.1.0/24' }));
+    t.state.table = t.state.table!.split('\n').filter((l) => !l.includes('224.0.0.0/4')).join('\n');
+    t.state.chain.splice(1, 1);
+    await t.rules.reconcileNow();
+    expect(t.state.table).toBe(renderTwillTable({ network: N, subnet: '10.244.1.0/24' }));
+    expect(t.state.chain).toEqual(['-P FORWARD DROP', ...ours(), '-A FORWARD -j DOCKER-USER']);
+    expect(t.msgs().slice(2)).toEqual(['nft table restored', 'nft table rules restored', 'forward rules restored']);
+    expect(t.repairs).toEqual(['nft-table', 'nft-table', 'forward-rules']);
+    expect(t.rules.status().repairs).toBe(3);
+    expect(t.lines().find((l) => l.msg === 'nft table restored')?.level).toBe(40);
+  });
+
+  it('replaces the rules of the old subnet when the lease changes, without counting a repair', async () => {
+    const t = setup();
+    await t.rules.start('10.244.1.0/24');
+    await t.rules.setSubnet('10.244.7.0/24');
+    expect(t.state.table).toBe(renderTwillTable({ network: N, subnet: '10.244.7.0/24' }));
+    expect(t.state.table).not.toContain('10.244.1.0/24');
+    expect(t.msgs()).toContain('nft table updated');
+    expect(t.repairs).toEqual([]);
+  });
+
+  it('without --ip-masq removes a table left by an earlier run, and keeps it away', async () => {
+    const t = setup({ ipMasq: false });
+    t.state.table = renderTwillTable({ network: N, subnet: '10.244.1.0/24' });
+    await t.rules.start('10.244.1.0/24');
+    expect(t.state.table).toBeNull();
+    expect(t.msgs()).toContain('nft table removed');
+  });
+
+  it('with --forward-rules=false removes ours and leaves the rest of the chain alone', async () => {
+    const t = setup({ forwardRules: false });
+    t.state.chain.push(...ours(), ...ours('10.200.0.0/16'));
+    await t.rules.start('10.244.1.0/24');
+    expect(t.state.chain).toEqual(['-P FORWARD DROP', '-A FORWARD -j DOCKER-USER']);
+    expect(t.msgs()).toContain('forward rules removed');
+  });
+
+  it('fails to start with --ip-masq when nft is missing', async () => {
+    const t = setup({ noNft: true });
+    await expect(t.rules.start('10.244.1.0/24')).rejects.toMatchObject({ code: 'TWILL_ERR_KERNEL_NOT_FOUND' });
+    // ... but the forward rules were still put in place.
+    expect(t.state.chain).toEqual(['-P FORWARD DROP', ...ours(), '-A FORWARD -j DOCKER-USER']);
+  });
+
+  it('runs without nft when it is not asked to masquerade, and warns once without iptables', async () => {
+    const t = setup({ ipMasq: false, noNft: true, noIptables: true });
+    await t.rules.start('10.244.1.0/24');
+    await t.rules.reconcileNow();
+    expect(t.msgs()).toEqual(['iptables is not installed; forward rules skipped']);
+    expect(t.rules.status().lastError).toBeNull();
+  });
+
+  it('logs a transient failure once, keeps retrying, and says when it recovered', async () => {
+    const t = setup();
+    await t.rules.start('10.244.1.0/24');
+    const { state } = t;
+    let fail = true;
+    const { iptables } = t.kernel;
+    const list = iptables.listChain.bind(iptables);
+    iptables.listChain = async (table, chain) => {
+      if (fail) throw new TwillError('TWILL_ERR_KERNEL_COMMAND', 'iptables: resource busy');
+      return list(table, chain);
+    };
+    state.table = null;
+    await t.rules.reconcileNow();
+    await t.rules.reconcileNow();
+    expect(state.table).not.toBeNull(); // nft was repaired although iptables failed
+    expect(t.msgs().filter((m) => m === 'traffic rules not reconciled; retrying')).toHaveLength(1);
+    expect(t.rules.status().lastError).toMatch(/resource busy/);
+    fail = false;
+    await t.rules.reconcileNow();
+    expect(t.msgs().at(-1)).toBe('traffic rules reconciled again');
+    expect(t.rules.status().lastError).toBeNull();
+  });
+});
