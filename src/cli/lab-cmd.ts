@@ -32,6 +32,7 @@ interface RawUp {
   readonly backend: string;
   readonly topology: string;
   readonly podsPerHost: string;
+  readonly ipMasq?: boolean;
 }
 
 function upOptions(raw: RawUp): LabOptions {
@@ -41,6 +42,7 @@ function upOptions(raw: RawUp): LabOptions {
     podsPerHost: parseIntOption(raw.podsPerHost, '--pods-per-host', 1, MAX_PODS_PER_HOST),
     backend: parseBackend(raw.backend),
     topology: parseTopology(raw.topology),
+    ipMasq: raw.ipMasq === true,
   });
 }
 
@@ -100,6 +102,7 @@ export function registerLabCommands(program: Command): void {
     .requiredOption('--backend <type>', `backend written to the network config (${LAB_BACKENDS.join(', ')})`)
     .option('--topology <kind>', `underlay: ${LAB_TOPOLOGIES.join(' or ')} (routed: two L2 segments joined by a router)`, 'flat')
     .option('--pods-per-host <n>', 'pods on each host', '1')
+    .option('--ip-masq', 'run the agents with --ip-masq (pods reach the outside namespace as their host)')
     .action(up);
   common(lab.command('check').description('ping every pod from every other pod; non-zero exit on any failure')).action(check);
   common(lab.command('status').description('hosts, agents, subnets, pods and where the logs are')).action(status);

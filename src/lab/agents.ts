@@ -21,8 +21,9 @@ export async function writeNetworkConfig(plan: LabPlan, cli: string): Promise<vo
 }
 
 /** Pure: the agent's command line, as an operator would write it on a node. */
-export function agentArgs(plan: Pick<LabPlan, 'etcd'>, host: Pick<LabHost, 'dir'>, cli: string): string[] {
-  return [cli, 'agent', '--etcd-endpoints', plan.etcd.endpoint, '--iface', 'eth0', '--subnet-file', hostFiles(host).subnetFile];
+export function agentArgs(plan: Pick<LabPlan, 'etcd' | 'ipMasq'>, host: Pick<LabHost, 'dir'>, cli: string): string[] {
+  const masq = plan.ipMasq ? ['--ip-masq'] : [];
+  return [cli, 'agent', '--etcd-endpoints', plan.etcd.endpoint, '--iface', 'eth0', '--subnet-file', hostFiles(host).subnetFile, ...masq];
 }
 
 export async function startAgent(plan: LabPlan, host: LabHost, cli: string): Promise<number> {

@@ -33,11 +33,13 @@ export const roles = {
   underlay: (segment: number) => (segment === 0 ? 'ul' : `ul${segment + 1}`),
   router: () => 'rt',
   etcd: () => 'etcd',
+  /** A stand-in for the internet: on the underlay, with no route to the pod network. */
+  outside: () => 'out',
   host: (i: number) => `h${i}`,
   pod: (host: number, j: number) => `h${host}-p${j}`,
 } as const;
 
-const LAB_ROLE_RE = /^(?:ul\d*|rt|etcd|h\d+|h\d+-p\d+)$/;
+const LAB_ROLE_RE = /^(?:ul\d*|rt|etcd|out|h\d+|h\d+-p\d+)$/;
 
 export function nsName(lab: string, role: string): string {
   return `${labPrefix(lab)}${role}`;

@@ -21,6 +21,8 @@ const stateSchema = z.object({
     // Labs from before --topology existed were flat.
     topology: z.enum(LAB_TOPOLOGIES).default('flat'),
     dir: z.string(),
+    // Labs from before --ip-masq existed ran without it.
+    ipMasq: z.boolean().optional(),
   }),
   etcd: z.object({ ns: z.string(), endpoint: z.string(), pid: z.number().int().nullable() }),
   hosts: z.array(

@@ -60,7 +60,8 @@ export function renderStatus(s: LabStatus): string {
   const { options, phase } = s.state;
   const dir = options.dir;
   const head = `lab ${options.name} (${phase}, backend ${options.backend}, topology ${s.underlay.topology})\n`;
-  const etcd = `etcd ${s.state.etcd.ns} ${s.state.etcd.endpoint} ${showDaemon(s.etcd)}\n\n`;
+  const outside = planOf(s.state).outside;
+  const etcd = `etcd ${s.state.etcd.ns} ${s.state.etcd.endpoint} ${showDaemon(s.etcd)}\noutside ${outside.ns} ${outside.ip} (ip-masq ${options.ipMasq === true ? 'on' : 'off'})\n\n`;
   const hostRows = s.hosts.map((h) => [h.id, h.ns, h.segment, h.ip, h.subnet, showDaemon(h.agent)]);
   const hosts = renderTable(['HOST', 'NAMESPACE', 'SEGMENT', 'UNDERLAY', 'SUBNET', 'AGENT'], hostRows);
   const pods = renderTable(['POD', 'NAMESPACE', 'IP'], s.state.pods.map((p) => [p.id, p.ns, p.ip ?? '-']));

@@ -24,6 +24,8 @@ export interface LabOptions {
   readonly backend: LabBackend;
   readonly topology: LabTopology;
   readonly dir: string;
+  /** Agents run with --ip-masq (absent: false). */
+  readonly ipMasq?: boolean;
 }
 
 export interface LabHost extends LabNode {
@@ -50,6 +52,9 @@ export interface LabPlan {
   readonly segments: readonly Segment[];
   readonly router: LabNode | null;
   readonly etcd: LabNode & { readonly ip: string; readonly endpoint: string };
+  /** The "internet": on segment A, reached by pods only through their host, no route back to pods. */
+  readonly outside: LabNode & { readonly ip: string };
+  readonly ipMasq: boolean;
   readonly hosts: readonly LabHost[];
   readonly pods: readonly LabPod[];
 }
@@ -76,6 +81,11 @@ function etcdNode(lab: string, segA: Segment): LabPlan['etcd'] {
   return { id: 'etcd', ns: nsName(lab, roles.etcd()), ip, endpoint: `http://${ip}:${ETCD_PORT}`, links: [attach(segA, 'etcd', HOST_PART.etcd)] };
 }
 
+function outsideNode(lab: string, segA: Segment): LabPlan['outside'] {
+  const id = roles.outside();
+  return { id, ns: nsName(lab, id), ip: segmentIp(segA, HOST_PART.outside), links: [attach(segA, id, HOST_PART.outside)] };
+}
+
 function pods(opts: LabOptions): LabPod[] {
   const out: LabPod[] = [];
   for (let h = 1; h <= opts.hosts; h++) {
@@ -93,7 +103,8 @@ export function planLab(opts: LabOptions): LabPlan {
   const etcd = etcdNode(opts.name, segmentA(u));
   const hosts = Array.from({ length: opts.hosts }, (_, i) => host(opts, u, i + 1));
   const { name, dir, backend, topology } = opts;
-  return { name, prefix: labPrefix(name), dir, backend, network: LAB_NETWORK, topology, segments: u.segments, router: u.router, etcd, hosts, pods: pods(opts) };
+  const outside = outsideNode(opts.name, segmentA(u));
+  return { name, prefix: labPrefix(name), dir, backend, network: LAB_NETWORK, topology, segments: u.segments, router: u.router, etcd, outside, ipMasq: opts.ipMasq ?? false, hosts, pods: pods(opts) };
 }
 
 /** The network config `up` writes with `twill config set`. */
@@ -102,8 +113,8 @@ export function networkConfigJson(plan: Pick<LabPlan, 'network' | 'backend'>): s
 }
 
 /** The nodes on the underlay (everything with a veth to a segment), router first. */
-export function planNodes(plan: Pick<LabPlan, 'router' | 'etcd' | 'hosts'>): LabNode[] {
-  return [...(plan.router ? [plan.router] : []), plan.etcd, ...plan.hosts];
+export function planNodes(plan: Pick<LabPlan, 'router' | 'etcd' | 'hosts' | 'outside'>): LabNode[] {
+  return [...(plan.router ? [plan.router] : []), plan.etcd, ...plan.hosts, plan.outside];
 }
 
 /** Every namespace of the plan, in creation order (segments first: veths are created from there). */

@@ -54,7 +54,7 @@ const LAYOUT = [
 ] as const;
 
 /** Host parts of the fixed addresses on a segment. */
-export const HOST_PART = { gateway: 1, etcd: 2, firstHost: 10 } as const;
+export const HOST_PART = { gateway: 1, etcd: 2, outside: 3, firstHost: 10 } as const;
 
 export function parseTopology(text: string): LabTopology {
   const found = LAB_TOPOLOGIES.find((t) => t === text);

@@ -148,7 +148,7 @@ export class TrafficRules {
     for (const spec of plan.insert) await iptables.insert(FORWARD_TABLE, FORWARD_CHAIN, 1, spec);
     this.forwardInPlace = key;
     if (plan.insert.length === 0 && plan.remove.length === 0) return;
-    const fields = { chain: `${FORWARD_TABLE} ${FORWARD_CHAIN}`, added: plan.insert.map(describe), removed: plan.remove.map(describe) };
+    const fields = { chain: `${FORWARD_TABLE} ${FORWARD_CHAIN}`, added: plan.insert.map(describe).reverse(), removed: plan.remove.map(describe) };
     if (expected) this.repaired('forward-rules', fields, 'forward rules restored');
     else this.log.info(fields, desired.length === 0 ? 'forward rules removed' : 'forward rules installed');
   }

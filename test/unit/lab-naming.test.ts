@@ -74,7 +74,7 @@ describe('lab topology plan', () => {
   it('names every namespace with the prefix, segments first', () => {
     const all = planNamespaces(plan);
     expect(all[0]).toBe('twl-x-ul');
-    expect(all).toHaveLength(1 + 1 + 3 + 6);
+    expect(all).toHaveLength(1 + 1 + 3 + 1 + 6);
     expect(all.every((ns) => isLabNamespace('x', ns))).toBe(true);
   });
 
@@ -94,8 +94,8 @@ describe('lab wiring batches', () => {
     expect(vethIntoNetnsLines('h1', 'eth0', 'twl-x-h1')[0]).toBe('link add h1 type veth peer name eth0 netns twl-x-h1');
     const ul = segments[0]!;
     expect(ul.lines.slice(0, 4)).toEqual(['link set lo up', 'link add br0 type bridge', 'addr add 198.18.0.1/24 dev br0', 'link set br0 up']);
-    for (const port of ['etcd', 'h1', 'h2', 'h3']) expect(ul.lines).toContain(`link set ${port} master br0`);
-    expect(ul.lines.filter((l) => l.includes('type veth')).every((l) => / netns twl-x-(etcd|h\d)$/.test(l))).toBe(true);
+    for (const port of ['etcd', 'h1', 'h2', 'h3', 'out']) expect(ul.lines).toContain(`link set ${port} master br0`);
+    expect(ul.lines.filter((l) => l.includes('type veth')).every((l) => / netns twl-x-(etcd|h\d|out)$/.test(l))).toBe(true);
   });
 
   it('brings lo up everywhere and gives hosts an address and a default route', () => {
@@ -121,5 +121,17 @@ describe('lab daemon command lines', () => {
     expect(agentArgs(plan, plan.hosts[0]!, '/repo/dist/cli/main.js')).toEqual([
       '/repo/dist/cli/main.js', 'agent', '--etcd-endpoints', 'http://198.18.0.2:2379', '--iface', 'eth0', '--subnet-file', '/tmp/twill-lab/x/h1/subnet.env',
     ]);
+    expect(agentArgs({ ...plan, ipMasq: true }, plan.hosts[0]!, 'cli').at(-1)).toBe('--ip-masq');
+  });
+
+  it('puts the outside namespace on segment A with no route to the pods, only a default route', () => {
+    expect(plan.outside).toMatchObject({ ns: 'twl-x-out', ip: '198.18.0.3' });
+    expect(wiringBatches(plan).nodes.find((b) => b.ns === 'twl-x-out')?.lines).toEqual([
+      'link set lo up',
+      'addr add 198.18.0.3/24 dev eth0',
+      'link set eth0 up',
+      'route add default via 198.18.0.1 dev eth0',
+    ]);
+    expect(isLabNamespace('x', 'twl-x-out')).toBe(true);
   });
 });

@@ -81,7 +81,7 @@ describe('routed lab plan', () => {
   it('names every namespace as the lab`s, segments first, router before etcd and hosts', () => {
     const all = planNamespaces(plan);
     expect(all.slice(0, 4)).toEqual(['twl-x-ul', 'twl-x-ul2', 'twl-x-rt', 'twl-x-etcd']);
-    expect(all).toHaveLength(2 + 1 + 1 + 4 + 4);
+    expect(all).toHaveLength(2 + 1 + 1 + 4 + 1 + 4);
     expect(all.every((ns) => isLabNamespace('x', ns))).toBe(true);
   });
 });
@@ -96,7 +96,7 @@ describe('routed lab wiring', () => {
       expect(batch(ns).some((l) => l.startsWith('addr add'))).toBe(false);
     }
     const ports = (ns: string): string[] => batch(ns).flatMap((l) => /^link set (\S+) master br0$/.exec(l)?.[1] ?? []);
-    expect(ports('twl-x-ul')).toEqual(['rt', 'etcd', 'h1', 'h3']);
+    expect(ports('twl-x-ul')).toEqual(['rt', 'etcd', 'h1', 'h3', 'out']);
     expect(ports('twl-x-ul2')).toEqual(['rt', 'h2', 'h4']);
     expect(batch('twl-x-ul2')).toContain('link add rt type veth peer name eth1 netns twl-x-rt');
   });
