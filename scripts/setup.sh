@@ -9,7 +9,7 @@ DEBIAN_PACKAGES=(
   containernetworking-plugins      # bridge, host-local, loopback: pods are wired the kubelet way
   iproute2 iputils-ping procps     # ip netns/link/route, ping for lab check, sysctl
   iperf3                           # twill bench
-  nftables iptables                # the CNI bridge plugin's ipMasq uses iptables inside host namespaces
+  nftables iptables                # twill's traffic rules (nft table, iptables FORWARD); the CNI bridge's ipMasq
   prometheus                       # lab up --prometheus scrapes the agents; promtool checks /metrics in the tests
 )
 

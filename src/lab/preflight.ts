@@ -10,7 +10,7 @@ const CNI_DIRS = ['/usr/lib/cni', '/opt/cni/bin'] as const;
 const CNI_PLUGINS = ['bridge', 'host-local', 'loopback'] as const;
 
 /** Programs `up` runs; `check` adds ping. */
-export const UP_PROGRAMS = ['ip', 'sysctl', 'etcd', 'etcdctl', 'iptables'] as const;
+export const UP_PROGRAMS = ['ip', 'sysctl', 'etcd', 'etcdctl', 'iptables', 'nft'] as const;
 
 export function assertRoot(): void {
   if (process.getuid?.() !== 0) {
