@@ -8,10 +8,14 @@ import { Backoff } from '../subnet/backoff.js';
 import { EtcdRegistry } from '../subnet/etcd-registry.js';
 import { formatCidr, sameNet } from '../subnet/ipv4.js';
 import { LeaseManager } from '../subnet/lease-manager.js';
-import { LeaseStream } from '../subnet/lease-watch.js';
+import { LeaseStream, type LeaseStreamOptions } from '../subnet/lease-watch.js';
 import type { LeaseRegistry } from '../subnet/registry.js';
 import type { Lease, LeaseEvent, NetworkConfig } from '../subnet/types.js';
+import type { AgentStatus, StatusSource } from '../api/status-types.js';
+import { VERSION } from '../version.js';
 import { Lifecycle } from './lifecycle.js';
+import type { AgentObserver } from './observer.js';
+import { Telemetry } from './telemetry.js';
 import { validateNetworkConfig } from './network-config.js';
 import type { AgentOptions } from './options.js';
 import { formatSubnetEnv, readPreviousSubnet, writeFileAtomic } from './subnet-env.js';
@@ -28,7 +32,7 @@ interface Setup {
  * lifecycle. Start order: interface → etcd config → lease → backend → subnet.env → lease stream;
  * stop runs in reverse, and leaves routes and lease in place so a restart is seamless.
  */
-export class Agent {
+export class Agent implements StatusSource {
   readonly lifecycle = new Lifecycle();
   private readonly log: Logger;
   /** Components get the root logger and scope it themselves (one `component` field per line). */
@@ -46,16 +50,21 @@ export class Agent {
   private backendQueue: Promise<void> = Promise.resolve();
   private peersSent = false;
   private readonly configRetry = new Backoff(1000, 10_000);
+  /** Readiness, lease expiry and etcd contact, for the status API and metrics. */
+  readonly telemetry: Telemetry;
+  private iface: ExternalInterface | null = null;
 
   constructor(
     private readonly opts: AgentOptions,
     logger: Logger,
     registry?: LeaseRegistry,
+    observer?: AgentObserver,
   ) {
     this.rootLog = logger;
     this.log = logger.child({ component: 'agent' });
     this.kernel = createKernel(opts.netns === undefined ? {} : { netns: opts.netns });
-    this.registry = registry ?? new EtcdRegistry({ endpoints: opts.etcdEndpoints, prefix: opts.etcdPrefix });
+    this.telemetry = new Telemetry({ nodeName: opts.nodeName, etcdEndpoints: opts.etcdEndpoints, version: VERSION, ...(observer && { observer }) });
+    this.registry = registry ?? new EtcdRegistry({ endpoints: opts.etcdEndpoints, prefix: opts.etcdPrefix, onCall: (reached) => this.telemetry.etcdRpc(reached) });
   }
 
   async start(): Promise<void> {
@@ -70,7 +79,7 @@ export class Agent {
     this.rules = new TrafficRules({ kernel: this.kernel, logger: this.rootLog, network: formatCidr(config.network), ipMasq: this.opts.ipMasq, forwardRules: this.opts.forwardRules });
     await this.rules.start(formatCidr(this.lease.subnet));
     await this.startBackend(this.lease);
-    this.stream = new LeaseStream({ registry: this.registry, logger: this.rootLog, onEvents: (events) => this.onLeaseEvents(events) });
+    this.stream = new LeaseStream({ registry: this.registry, logger: this.rootLog, onEvents: (events) => this.onLeaseEvents(events), ...this.streamHooks() });
     await this.stream.start();
     // The backend takes its first call as the full peer set; with no peers none was sent.
     if (!this.peersSent) this.enqueue(() => this.backend!.applyPeerChanges([]));
@@ -97,10 +106,27 @@ export class Agent {
     return this.rules?.status() ?? null;
   }
 
+  /** The whole picture, for /v1/status, /readyz and the metrics. */
+  status(): AgentStatus {
+    const revision = this.stream?.watchRevision() ?? '0';
+    const parts = { state: this.lifecycle.state, iface: this.iface, config: this.setup?.config ?? null, backend: this.backend?.status() ?? null };
+    return this.telemetry.status({ ...parts, watchRevision: revision === '0' ? null : revision });
+  }
+
+  /** /healthz: the agent's loops run until it is told to stop. */
+  live(): boolean {
+    return !this.lifecycle.stopRequested;
+  }
+
+  private streamHooks(): Pick<LeaseStreamOptions, 'onConnection' | 'onWatchEvent'> {
+    return { onConnection: (c) => this.telemetry.etcdWatch(c), onWatchEvent: (t) => this.telemetry.watchEvent(t) };
+  }
+
   private async resolveInterface(): Promise<ExternalInterface> {
     const link = await this.kernel.links.resolveExternal(this.opts.iface ?? undefined);
     const iface = { ...link, address: this.opts.publicIp ?? link.address };
     this.log.info({ iface: iface.name, publicIP: iface.address, mtu: iface.mtu }, 'using interface');
+    this.iface = iface;
     return iface;
   }
 
@@ -135,20 +161,25 @@ export class Agent {
       ttlSeconds: this.opts.subnetLeaseTtlSeconds,
       preferred,
       onLease: (lease) => this.onLeaseAcquired(lease),
+      onLost: () => this.telemetry.leaseLost(),
+      onRenewed: (lease, ttl) => this.telemetry.leaseRenewed(lease, ttl),
     });
   }
 
   private async startBackend(lease: Lease): Promise<void> {
     const { iface, config, factory } = this.setup!;
-    this.backend = factory.create({ logger: this.rootLog, network: config, ownLease: lease, iface, kernel: this.kernel, tunName: this.opts.tunName });
+    this.backend = factory.create({ logger: this.rootLog, network: config, ownLease: lease, iface, kernel: this.kernel, tunName: this.opts.tunName, observer: this.telemetry.observer });
+    this.telemetry.backendStarting();
     await this.backend.start();
     const mtu = factory.mtu(iface.mtu);
     await writeFileAtomic(this.opts.subnetFile, formatSubnetEnv({ network: config.network, subnet: lease.subnet, mtu, ipMasq: this.opts.ipMasq }));
     this.log.info({ path: this.opts.subnetFile, subnet: formatCidr(lease.subnet), mtu }, 'subnet file written');
+    this.telemetry.subnetFileWritten();
   }
 
   /** A lease re-acquired after a loss: same subnet → nothing to redo; a new one → restart the backend. */
   private onLeaseAcquired(lease: Lease): void {
+    this.telemetry.leaseAcquired(lease, this.opts.subnetLeaseTtlSeconds);
     const previous = this.lease;
     if (!previous || !this.backend) return; // the first acquisition; start() carries on from here
     this.lease = lease;
@@ -180,6 +211,6 @@ export class Agent {
   }
 
   private enqueue(task: () => Promise<void>): void {
-    this.backendQueue = this.backendQueue.then(task).catch((err: unknown) => this.log.error({ err }, 'backend update failed'));
+    this.backendQueue = this.backendQueue.then(task).then(() => this.telemetry.backendProgrammed()).catch((err: unknown) => this.log.error({ err }, 'backend update failed'));
   }
 }

@@ -1,3 +1,4 @@
+import type { HostPort } from '../api/addr.js';
 import { TwillError } from '../errors.js';
 
 /** Everything `twill agent` is told, parsed once and frozen. */
@@ -11,6 +12,10 @@ export interface AgentOptions {
   readonly subnetFile: string;
   readonly subnetLeaseTtlSeconds: number;
   readonly tunName: string;
+  /** Where the status API listens (--status-addr, default 127.0.0.1:8475). */
+  readonly statusAddr: HostPort;
+  /** The node's name in the status (--node-name, default the hostname). */
+  readonly nodeName: string;
   /** Masquerade pod traffic leaving the cluster network (flannel's --ip-masq); FLANNEL_IPMASQ. */
   readonly ipMasq: boolean;
   /** ACCEPT rules for the pod network in iptables' FORWARD chain (on unless --forward-rules=false). */

@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
-import { Agent } from '../agent/agent.js';
+import { startServedAgent } from '../agent/serve.js';
 import { checkTtl, checkTunName, parseBool, parseDurationSeconds, type AgentOptions } from '../agent/options.js';
 import { createLogger } from '../log.js';
+import { addStatusOptions, statusOptions, type StatusFlags } from './status-flags.js';
 import { addTrafficRuleOptions, runCleanup, type TrafficRuleFlags } from './traffic-flags.js';
 import { addEtcdOptions, parseEndpoints, parsePrefix } from './etcd-flags.js';
 
@@ -16,7 +17,9 @@ interface AgentFlags extends TrafficRuleFlags {
   logLevel: string;
 }
 
-function toOptions(flags: AgentFlags): AgentOptions {
+type AllAgentFlags = AgentFlags & StatusFlags;
+
+function toOptions(flags: AllAgentFlags): AgentOptions {
   return Object.freeze({
     etcdEndpoints: Object.freeze(parseEndpoints(flags.etcdEndpoints)),
     etcdPrefix: parsePrefix(flags.etcdPrefix),
@@ -25,17 +28,18 @@ function toOptions(flags: AgentFlags): AgentOptions {
     subnetFile: flags.subnetFile,
     subnetLeaseTtlSeconds: checkTtl(parseDurationSeconds('--subnet-lease-ttl', flags.subnetLeaseTtl)),
     tunName: checkTunName(flags.tunName),
+    ...statusOptions(flags),
     ipMasq: parseBool('--ip-masq', flags.ipMasq),
     forwardRules: parseBool('--forward-rules', flags.forwardRules),
   });
 }
 
 /** Runs the agent until SIGTERM or SIGINT, then stops it cleanly (routes and lease stay). */
-async function runAgent(flags: AgentFlags): Promise<void> {
+async function runAgent(flags: AllAgentFlags): Promise<void> {
   const options = toOptions(flags);
   const logger = createLogger({ level: flags.logLevel });
   if (flags.cleanup) return runCleanup(options, logger);
-  const agent = new Agent(options, logger);
+  const { agent, api } = await startServedAgent(options, logger);
   const stopped = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -48,12 +52,14 @@ async function runAgent(flags: AgentFlags): Promise<void> {
   } finally {
     await agent.stop();
     await started.catch(() => undefined);
+    await api.close();
     logger.info('stopped');
   }
 }
 
 export function registerAgentCommand(program: Command): void {
   const cmd = program.command('agent').description('run the overlay agent on this node (lease a subnet, program the backend)');
+  addStatusOptions(cmd);
   addEtcdOptions(cmd)
     .addOption(new Option('--iface <name|address>', 'underlay interface (default: the interface of the default route)').env('TWILL_IFACE'))
     .addOption(new Option('--public-ip <address>', "IP peers reach this node at (default: the interface's first IPv4)").env('TWILL_PUBLIC_IP'))
@@ -62,5 +68,5 @@ export function registerAgentCommand(program: Command): void {
     .addOption(new Option('--tun-name <name>', 'tunnel device of the udp backend').env('TWILL_TUN_NAME').default('twill0'))
     .addOption(new Option('--log-level <level>', 'pino log level').env('TWILL_LOG_LEVEL').default('info'));
   addTrafficRuleOptions(cmd)
-    .action((flags: AgentFlags) => runAgent(flags));
+    .action((flags: AllAgentFlags) => runAgent(flags));
 }

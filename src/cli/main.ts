@@ -6,6 +6,7 @@ import { registerAgentCommand } from './agent-cmd.js';
 import { registerBenchCommand } from './bench-cmd.js';
 import { registerConfigCommands } from './config-cmd.js';
 import { registerLabCommands } from './lab-cmd.js';
+import { registerStatusCommand } from './status-cmd.js';
 
 /** The CLI entry: the only place in twill that calls process.exit. */
 async function main(argv: string[]): Promise<number> {
@@ -18,6 +19,7 @@ async function main(argv: string[]): Promise<number> {
   registerAgentCommand(program);
   registerLabCommands(program);
   registerBenchCommand(program);
+  registerStatusCommand(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -28,7 +28,7 @@ const RESULTS = ['ok', 'error'] as const;
  */
 export function createMetrics(opts: MetricsOptions): Metrics {
   const registry = new Registry();
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (opts.defaultMetrics !== false) addProcessMetrics(registry);
   const status = oncePerTick(opts.status);
   const registers = [registry];
 
@@ -145,6 +145,16 @@ function registerTunnelMetrics(registers: Registry[], status: () => AgentStatus)
       copy(this, status().backend?.drops, 'reason');
     },
   });
+}
+
+/**
+ * prom-client's process and Node.js metrics, less three gauges named *_total that
+ * `promtool check metrics` rejects ("non-counter metrics should not have _total suffix");
+ * their per-type twins (nodejs_active_handles{type}, ...) stay.
+ */
+function addProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
 }
 
 /** One status() per scrape: every collect() of a scrape runs in the same tick. */

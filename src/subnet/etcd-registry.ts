@@ -14,16 +14,20 @@ export interface EtcdRegistryOptions {
   /** TLS and auth, passed through to the etcd3 client. */
   readonly credentials?: IOptions['credentials'];
   readonly auth?: IOptions['auth'];
+  /** After every RPC: false when etcd could not be reached, true when it answered (even with an error). */
+  readonly onCall?: (reached: boolean) => void;
 }
 
 /** The registry over etcd v3, in flannel's keyspace. */
 export class EtcdRegistry implements LeaseRegistry {
   private readonly client: Etcd3;
   private readonly prefix: string;
+  private readonly onCall: (reached: boolean) => void;
 
   constructor(opts: EtcdRegistryOptions) {
     const timeout = opts.callTimeoutMs ?? 5000;
     this.prefix = opts.prefix;
+    this.onCall = opts.onCall ?? (() => undefined);
     this.client = new Etcd3({
       hosts: [...opts.endpoints],
       dialTimeout: timeout,
@@ -184,9 +188,13 @@ export class EtcdRegistry implements LeaseRegistry {
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      const result = await fn();
+      this.onCall(true);
+      return result;
     } catch (err) {
-      throw fromEtcd(err, what);
+      const e = fromEtcd(err, what);
+      this.onCall(e.code !== 'TWILL_ERR_ETCD_UNAVAILABLE');
+      throw e;
     }
   }
 }

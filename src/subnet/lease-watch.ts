@@ -10,6 +10,8 @@ export interface LeaseStreamOptions {
   /** Receives every change to the lease set, in order, in batches. */
   readonly onEvents: (events: readonly LeaseEvent[]) => void;
   readonly onConnection?: (connected: boolean) => void;
+  /** Every event the watch delivers, before de-duplication (for metrics). */
+  readonly onWatchEvent?: (type: 'put' | 'delete') => void;
 }
 
 /**
@@ -84,6 +86,7 @@ export class LeaseStream {
     this.watch = this.opts.registry.watchLeases(from, {
       onEvent: (event, revision) => {
         this.revision = revision;
+        this.opts.onWatchEvent?.(event.type === 'added' ? 'put' : 'delete');
         const effective = applyLeaseEvent(this.known, event);
         if (effective) this.emit([effective]);
       },

@@ -28,10 +28,11 @@ export function freePort(): Promise<number> {
  * `netns`, it runs on that namespace's own loopback (fixed ports: the namespace is fresh) and
  * `dataDir` lets a test restart it on the same data.
  */
-export async function startEtcd(opts: { netns?: string; dataDir?: string } = {}): Promise<EtcdServer> {
+export async function startEtcd(opts: { netns?: string; dataDir?: string; host?: string } = {}): Promise<EtcdServer> {
   const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'twill-etcd-')));
   const [port, peer] = opts.netns ? [2379, 2380] : [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${port}`;
+  // `host`: an address of the namespace, so that other namespaces reach this etcd too.
+  const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
   const inNs = opts.netns ? ['netns', 'exec', opts.netns, 'etcd'] : [];
   const child: ChildProcess = spawn(
     opts.netns ? 'ip' : 'etcd',

@@ -1,0 +1,125 @@
+import type { BackendStatus, ExternalInterface } from '../backend/backend.js';
+import type { AgentStatus, EtcdStatus, LeaseStatus, NetworkStatus, ReadinessCondition } from '../api/status-types.js';
+import { formatCidr, formatIp } from '../subnet/ipv4.js';
+import type { Lease, NetworkConfig } from '../subnet/types.js';
+import { NO_OBSERVER, type AgentObserver } from './observer.js';
+
+export interface TelemetryOptions {
+  readonly nodeName: string;
+  readonly etcdEndpoints: readonly string[];
+  readonly version: string;
+  readonly observer?: AgentObserver;
+  readonly now?: () => Date;
+}
+
+/** What the agent holds when status() is asked; the telemetry adds what it recorded. */
+export interface AgentParts {
+  readonly state: string;
+  readonly iface: ExternalInterface | null;
+  readonly config: NetworkConfig | null;
+  readonly backend: BackendStatus | null;
+  readonly watchRevision: string | null;
+}
+
+const CONDITIONS: readonly ReadinessCondition[] = ['lease', 'backend', 'subnet-file'];
+
+/**
+ * What the agent learns as it runs and reports in /v1/status, /readyz and the metrics:
+ * readiness (lease held, backend programmed, subnet.env written), the held lease with its
+ * expiry, and whether etcd answers. The agent calls the hooks; nothing here does I/O.
+ */
+export class Telemetry {
+  private readonly met = new Set<ReadinessCondition>();
+  private lease: LeaseStatus | null = null;
+  private etcdConnected = false;
+  private lastContact: Date | null = null;
+  /** Also handed to the backend (reconcile passes, route changes). */
+  readonly observer: AgentObserver;
+  private readonly now: () => Date;
+
+  constructor(private readonly opts: TelemetryOptions) {
+    this.observer = opts.observer ?? NO_OBSERVER;
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  leaseAcquired(lease: Lease, ttlSeconds: number): void {
+    this.lease = { subnet: formatCidr(lease.subnet), expiresAt: this.expiry(lease, ttlSeconds), etcdLeaseId: lease.etcdLeaseId, acquiredAt: this.now().toISOString() };
+    this.met.add('lease');
+    this.observer.leaseEvent('acquired');
+  }
+
+  leaseRenewed(lease: Lease, ttlSeconds: number): void {
+    if (this.lease) this.lease = { ...this.lease, expiresAt: this.expiry(lease, ttlSeconds) };
+    this.observer.leaseEvent('renewed');
+  }
+
+  /** Not ready until a lease is held again. */
+  leaseLost(): void {
+    this.lease = null;
+    this.met.delete('lease');
+    this.observer.leaseEvent('lost');
+  }
+
+  /** A backend is (re)starting: not ready until its first peer batch is applied. */
+  backendStarting(): void {
+    this.met.delete('backend');
+  }
+
+  backendProgrammed(): void {
+    this.met.add('backend');
+  }
+
+  subnetFileWritten(): void {
+    this.met.add('subnet-file');
+  }
+
+  /** An RPC came back: `reached` is false only when etcd could not be reached at all. */
+  etcdRpc(reached: boolean): void {
+    this.etcdConnected = reached;
+    if (reached) this.lastContact = this.now();
+  }
+
+  etcdWatch(connected: boolean): void {
+    this.etcdConnected = connected;
+    if (connected) this.lastContact = this.now();
+  }
+
+  watchEvent(type: 'put' | 'delete'): void {
+    this.lastContact = this.now();
+    this.observer.watchEvent(type);
+  }
+
+  waitingFor(): ReadinessCondition[] {
+    return CONDITIONS.filter((c) => !this.met.has(c));
+  }
+
+  status(parts: AgentParts): AgentStatus {
+    const waitingFor = this.waitingFor();
+    const b = parts.backend;
+    return {
+      version: this.opts.version,
+      state: parts.state,
+      ready: waitingFor.length === 0 && (parts.state === 'starting' || parts.state === 'running'),
+      waitingFor,
+      node: { name: this.opts.nodeName, publicIP: parts.iface?.address ?? null, iface: parts.iface?.name ?? null },
+      network: parts.config && networkStatus(parts.config),
+      lease: this.lease,
+      backend: b && { type: b.type, mtu: b.mtu, device: b.device, routes: b.routes, ...(b.drops && { drops: b.drops }), ...(b.tunnel && { tunnel: b.tunnel }) },
+      etcd: this.etcdStatus(parts.watchRevision),
+      peers: b?.peers ?? [],
+    };
+  }
+
+  private etcdStatus(watchRevision: string | null): EtcdStatus {
+    return { endpoints: this.opts.etcdEndpoints, connected: this.etcdConnected, lastContact: this.lastContact?.toISOString() ?? null, watchRevision };
+  }
+
+  private expiry(lease: Lease, ttlSeconds: number): string | null {
+    if (lease.etcdLeaseId === '0' || !Number.isFinite(ttlSeconds)) return null;
+    return new Date(this.now().getTime() + ttlSeconds * 1000).toISOString();
+  }
+}
+
+function networkStatus(c: NetworkConfig): NetworkStatus {
+  return { network: formatCidr(c.network), subnetLen: c.subnetLen, subnetMin: formatIp(c.subnetMin), subnetMax: formatIp(c.subnetMax), backendType: c.backend.type };
+}

@@ -1,0 +1,49 @@
+import type { PeerStatus } from '../backend/backend.js';
+import type { AgentStatus } from '../api/status-types.js';
+import { renderTable } from '../lab/render.js';
+
+/** Pure: `twill status` as text, sections first, then one row per peer. */
+export function renderAgentStatus(s: AgentStatus, now: Date = new Date()): string {
+  const lines: [string, string][] = [
+    ['node', `${s.node.name} (${s.node.publicIP ?? '?'} on ${s.node.iface ?? '?'}), twill ${s.version}`],
+    ['state', `${s.state}, ${s.ready ? 'ready' : `NOT READY (waiting for ${s.waitingFor.join(', ') || 'start-up'})`}`],
+    ['network', s.network ? `${s.network.network}, /${s.network.subnetLen} subnets ${s.network.subnetMin} to ${s.network.subnetMax}, backend ${s.network.backendType}` : 'no config yet'],
+    ['lease', s.lease ? `${s.lease.subnet}, etcd lease ${s.lease.etcdLeaseId}, ${expiry(s.lease.expiresAt, now)}` : 'none held'],
+    ['backend', s.backend ? `${s.backend.type}, mtu ${s.backend.mtu}, device ${s.backend.device ?? '-'}, ${s.backend.routes} route(s)` : 'not started'],
+  ];
+  const t = s.backend?.tunnel;
+  if (t) lines.push(['tunnel', `udp port ${t.port}: in ${t.packetsIn} pkt / ${t.bytesIn} B, out ${t.packetsOut} pkt / ${t.bytesOut} B, icmp sent ${t.icmpSent}${t.error ? `, ERROR ${t.error}` : ''}`]);
+  const drops = Object.entries(s.backend?.drops ?? {}).filter(([, n]) => n > 0);
+  if (s.backend?.drops) lines.push(['drops', drops.length === 0 ? 'none' : drops.map(([r, n]) => `${r} ${n}`).join(', ')]);
+  const e = s.etcd;
+  lines.push(['etcd', `${e.endpoints.join(',')}: ${e.connected ? 'connected' : 'NOT CONNECTED'}, last contact ${e.lastContact ?? 'never'}, watch revision ${e.watchRevision ?? '-'}`]);
+  const head = lines.map(([k, v]) => `${k.padEnd(8)} ${v}`).join('\n') + '\n';
+  return `${head}\n${s.peers.length} peer(s)\n${s.peers.length === 0 ? '' : peerTable(s.peers)}`;
+}
+
+function peerTable(peers: readonly PeerStatus[]): string {
+  const traffic = peers.some((p) => p.traffic);
+  const head = ['SUBNET', 'PUBLIC IP', 'BACKEND', 'STATE', 'SINCE', ...(traffic ? ['IN PKT/B', 'OUT PKT/B'] : []), 'REASON'];
+  const rows = peers.map((p) => [
+    p.subnet,
+    p.publicIP,
+    p.backendType ?? '-',
+    p.state,
+    p.since,
+    ...(traffic ? [p.traffic ? `${p.traffic.packetsIn}/${p.traffic.bytesIn}` : '-', p.traffic ? `${p.traffic.packetsOut}/${p.traffic.bytesOut}` : '-'] : []),
+    p.reason ?? '',
+  ]);
+  return renderTable(head, rows);
+}
+
+function expiry(at: string | null, now: Date): string {
+  if (at === null) return 'a reservation (never expires)';
+  const secs = Math.round((Date.parse(at) - now.getTime()) / 1000);
+  return `expires ${at} (${secs >= 0 ? `in ${duration(secs)}` : `${duration(-secs)} ago`})`;
+}
+
+function duration(secs: number): string {
+  const h = Math.floor(secs / 3600);
+  const m = Math.floor((secs % 3600) / 60);
+  return h > 0 ? `${h}h${m}m` : m > 0 ? `${m}m${secs % 60}s` : `${secs}s`;
+}
