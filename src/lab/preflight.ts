@@ -38,7 +38,7 @@ export async function findProgram(name: string, pathVar = process.env.PATH ?? ''
 
 export async function requirePrograms(names: readonly string[]): Promise<void> {
   for (const name of names) {
-    if (!(await findProgram(name))) throw notFound(name, 'not found in PATH; on Debian: etcd-server, etcd-client, iproute2, procps, iptables, iputils-ping');
+    if (!(await findProgram(name))) throw notFound(name, 'not found in PATH; on Debian: etcd-server, etcd-client, iproute2, procps, iptables, nftables, iputils-ping');
   }
 }
 
