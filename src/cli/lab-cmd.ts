@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { pingMatrix } from '../lab/check.js';
 import { labDown } from '../lab/down.js';
+import { agentStatusAddr } from '../lab/prometheus.js';
 import { DEFAULT_LAB_NAME, defaultLabDir, parseIntOption, validateLabName } from '../lab/naming.js';
 import { assertRoot, requirePrograms } from '../lab/preflight.js';
 import { allReachable, renderMatrix } from '../lab/render.js';
@@ -33,6 +34,7 @@ interface RawUp {
   readonly topology: string;
   readonly podsPerHost: string;
   readonly ipMasq?: boolean;
+  readonly prometheus?: boolean;
 }
 
 function upOptions(raw: RawUp): LabOptions {
@@ -43,6 +45,7 @@ function upOptions(raw: RawUp): LabOptions {
     backend: parseBackend(raw.backend),
     topology: parseTopology(raw.topology),
     ipMasq: raw.ipMasq === true,
+    prometheus: raw.prometheus === true,
   });
 }
 
@@ -53,7 +56,8 @@ async function up(raw: RawUp): Promise<void> {
   const state = await withInterrupt('lab', (deps) => labUp(opts, deps));
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   out(`lab ${opts.name} is up in ${secs} s: ${state.hosts.length} hosts, ${state.pods.length} pods, ${opts.topology} underlay; state in ${opts.dir}/state.json\n`);
-  for (const h of state.hosts) out(`  ${h.id} ${h.ns} segment ${h.segment} ${h.ip} subnet ${h.subnet ?? '-'}\n`);
+  for (const h of state.hosts) out(`  ${h.id} ${h.ns} segment ${h.segment} ${h.ip} subnet ${h.subnet ?? '-'} status API ${agentStatusAddr(h)}\n`);
+  if (state.prometheus) out(`  prometheus ${state.prometheus.url} in ${state.prometheus.ns} (e.g. ip netns exec ${state.prometheus.ns} curl '${state.prometheus.url}/api/v1/query?query=twill_peers')\n`);
 }
 
 async function check(raw: { name: string; dir?: string }): Promise<void> {
@@ -103,6 +107,7 @@ export function registerLabCommands(program: Command): void {
     .option('--topology <kind>', `underlay: ${LAB_TOPOLOGIES.join(' or ')} (routed: two L2 segments joined by a router)`, 'flat')
     .option('--pods-per-host <n>', 'pods on each host', '1')
     .option('--ip-masq', 'run the agents with --ip-masq (pods reach the outside namespace as their host)')
+    .option('--prometheus', "also run Prometheus in the etcd namespace, scraping every agent's /metrics each second")
     .action(up);
   common(lab.command('check').description('ping every pod from every other pod; non-zero exit on any failure')).action(check);
   common(lab.command('status').description('hosts, agents, subnets, pods and where the logs are')).action(status);

@@ -5,6 +5,7 @@ import { netnsPids } from '../kernel/netns.js';
 import { isAlive, startDaemon, stopProcess } from '../kernel/process.js';
 import { parseSubnetEnv, type FlannelEnv } from './cni.js';
 import { daemonEnv } from './etcd.js';
+import { agentStatusAddr } from './prometheus.js';
 import { hostFiles, networkConfigJson, type LabHost, type LabPlan } from './topology.js';
 import { pollUntil } from './wait.js';
 
@@ -21,9 +22,10 @@ export async function writeNetworkConfig(plan: LabPlan, cli: string): Promise<vo
 }
 
 /** Pure: the agent's command line, as an operator would write it on a node. */
-export function agentArgs(plan: Pick<LabPlan, 'etcd' | 'ipMasq'>, host: Pick<LabHost, 'dir'>, cli: string): string[] {
+export function agentArgs(plan: Pick<LabPlan, 'etcd' | 'ipMasq'>, host: Pick<LabHost, 'dir' | 'ip'>, cli: string): string[] {
   const masq = plan.ipMasq ? ['--ip-masq'] : [];
-  return [cli, 'agent', '--etcd-endpoints', plan.etcd.endpoint, '--iface', 'eth0', '--subnet-file', hostFiles(host).subnetFile, ...masq];
+  const status = ['--status-addr', agentStatusAddr(host)];
+  return [cli, 'agent', '--etcd-endpoints', plan.etcd.endpoint, '--iface', 'eth0', '--subnet-file', hostFiles(host).subnetFile, ...status, ...masq];
 }
 
 export async function startAgent(plan: LabPlan, host: LabHost, cli: string): Promise<number> {

@@ -23,8 +23,11 @@ const stateSchema = z.object({
     dir: z.string(),
     // Labs from before --ip-masq existed ran without it.
     ipMasq: z.boolean().optional(),
+    prometheus: z.boolean().optional(),
   }),
   etcd: z.object({ ns: z.string(), endpoint: z.string(), pid: z.number().int().nullable() }),
+  // Set once `up --prometheus` started it; labs from before --prometheus have none.
+  prometheus: z.object({ ns: z.string(), url: z.string(), pid: z.number().int() }).nullable().default(null),
   hosts: z.array(
     z.object({
       id: z.string(),
@@ -53,6 +56,7 @@ export function initialState(opts: LabOptions, plan: LabPlan): LabState {
     phase: 'building',
     options: { ...opts },
     etcd: { ns: plan.etcd.ns, endpoint: plan.etcd.endpoint, pid: null },
+    prometheus: null,
     hosts: plan.hosts.map((h) => ({ id: h.id, ns: h.ns, ip: h.ip, segment: h.segment, pid: null, subnet: null })),
     pods: plan.pods.map((p) => ({ id: p.id, host: p.host, ns: p.ns, ip: null })),
   };

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { netnsPids } from '../kernel/netns.js';
+import { readAgentApis, renderAgentApis, type AgentApiView } from './agent-api.js';
 import { parseSubnetEnv } from './cni.js';
 import { renderTable, renderUnderlay } from './render.js';
 import { planOf, stateFile, type LabState } from './state.js';
@@ -27,6 +28,9 @@ export interface LabStatus {
   readonly underlay: Underlay;
   readonly etcd: DaemonStatus;
   readonly hosts: readonly HostStatus[];
+  /** Each agent's readiness and peers, from its status API. */
+  readonly agents: readonly AgentApiView[];
+  readonly prometheus: (DaemonStatus & { readonly url: string }) | null;
 }
 
 async function daemon(ns: string, pid: number | null): Promise<DaemonStatus> {
@@ -50,7 +54,8 @@ export async function labStatus(state: LabState): Promise<LabStatus> {
     }),
   );
   const underlay = { topology: plan.topology, segments: plan.segments, router: plan.router };
-  return { state, underlay, etcd: await daemon(state.etcd.ns, state.etcd.pid), hosts };
+  const prometheus = state.prometheus && { url: state.prometheus.url, ...(await daemon(state.prometheus.ns, state.prometheus.pid)) };
+  return { state, underlay, etcd: await daemon(state.etcd.ns, state.etcd.pid), hosts, agents: await readAgentApis(state), prometheus };
 }
 
 const showDaemon = (d: DaemonStatus): string => (d.pid === null ? 'not started' : `pid ${d.pid} ${d.alive ? 'alive' : 'DEAD'}`);
@@ -66,5 +71,7 @@ export function renderStatus(s: LabStatus): string {
   const hosts = renderTable(['HOST', 'NAMESPACE', 'SEGMENT', 'UNDERLAY', 'SUBNET', 'AGENT'], hostRows);
   const pods = renderTable(['POD', 'NAMESPACE', 'IP'], s.state.pods.map((p) => [p.id, p.ns, p.ip ?? '-']));
   const files = `\nlab dir ${dir}: ${stateFile(dir)}, ${etcdFiles(dir).log}, ${dir}/h<i>/{agent.log,subnet.env,agent.pid,cni/}\n`;
-  return head + renderUnderlay(s.underlay) + etcd + hosts + '\n' + pods + files;
+  const prom = s.prometheus ? `prometheus ${s.prometheus.url} ${showDaemon(s.prometheus)} (scrapes every agent's /metrics)\n` : '';
+  const agents = '\n' + renderAgentApis(s.agents, s.state);
+  return head + renderUnderlay(s.underlay) + etcd + prom + hosts + agents + '\n' + pods + files;
 }

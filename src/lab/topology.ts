@@ -26,6 +26,8 @@ export interface LabOptions {
   readonly dir: string;
   /** Agents run with --ip-masq (absent: false). */
   readonly ipMasq?: boolean;
+  /** Also run Prometheus, scraping every agent (absent: false). */
+  readonly prometheus?: boolean;
 }
 
 export interface LabHost extends LabNode {

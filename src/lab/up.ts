@@ -8,6 +8,7 @@ import { startEtcd } from './etcd.js';
 import { isLabNamespace } from './naming.js';
 import { buildNetwork } from './netns-setup.js';
 import { wirePods } from './pods.js';
+import { prometheusUrl, startPrometheus } from './prometheus.js';
 import { assertBackendBuilt, assertRoot, cliEntry, findCniDir, requirePrograms, UP_PROGRAMS } from './preflight.js';
 import { initialState, loadState, saveState, updateHost, updatePod, type LabState } from './state.js';
 import { planLab, planNamespaces, type LabOptions, type LabPlan } from './topology.js';
@@ -28,7 +29,7 @@ interface Tools {
 export async function labUp(opts: LabOptions, deps: LabDeps): Promise<LabState> {
   assertRoot();
   assertBackendBuilt(opts.backend);
-  await requirePrograms(UP_PROGRAMS);
+  await requirePrograms(opts.prometheus ? [...UP_PROGRAMS, 'prometheus'] : UP_PROGRAMS);
   const tools = { cniDir: await findCniDir(), cli: await cliEntry() };
   const plan = planLab(opts);
   await assertFree(plan);
@@ -85,8 +86,15 @@ async function build(plan: LabPlan, initial: LabState, tools: Tools, deps: LabDe
   await save(plan.hosts.reduce((s, h, i) => updateHost(s, h.id, { subnet: envs[i]?.subnetNet ?? null }), state));
   deps.report(`pods: ${plan.pods.length} via CNI bridge + host-local`);
   await save(await wireAllPods(plan, state, envs, tools.cniDir));
+  if (state.options.prometheus) await save({ ...state, prometheus: await startLabPrometheus(plan, deps) });
   await save({ ...state, phase: 'up' });
   return state;
+}
+
+async function startLabPrometheus(plan: LabPlan, deps: LabDeps): Promise<NonNullable<LabState['prometheus']>> {
+  const url = prometheusUrl(plan);
+  deps.report(`prometheus: ${url} in ${plan.etcd.ns}, scraping ${plan.hosts.length} agent(s) every 1 s`);
+  return { ns: plan.etcd.ns, url, pid: await startPrometheus(plan, deps.signal) };
 }
 
 async function wireAllPods(plan: LabPlan, state: LabState, envs: readonly FlannelEnv[], cniDir: string): Promise<LabState> {

@@ -3,6 +3,7 @@ import { allReachable, renderMatrix, renderTable, type PingResult } from '../../
 import type { LabState } from '../../src/lab/state.js';
 import { renderStatus, type LabStatus } from '../../src/lab/status.js';
 import { planUnderlay } from '../../src/lab/underlay.js';
+import { runningStatus, startingStatus } from '../helpers/status.js';
 
 const pods = ['h1-p1', 'h2-p1', 'h3-p1'];
 
@@ -55,7 +56,11 @@ describe('lab status rendering', () => {
     phase: 'up',
     options: { name: 'x', hosts: 2, podsPerHost: 1, backend: 'host-gw', topology: 'flat', dir: '/tmp/twill-lab/x' },
     etcd: { ns: 'twl-x-etcd', endpoint: 'http://198.18.0.2:2379', pid: 10 },
-    hosts: [],
+    prometheus: null,
+    hosts: [
+      { id: 'h1', ns: 'twl-x-h1', ip: '198.18.0.11', segment: 'A', pid: 11, subnet: '10.244.3.0/24' },
+      { id: 'h2', ns: 'twl-x-h2', ip: '198.18.0.12', segment: 'A', pid: 12, subnet: null },
+    ],
     pods: [
       { id: 'h1-p1', host: 'h1', ns: 'twl-x-h1-p1', ip: '10.244.3.2' },
       { id: 'h2-p1', host: 'h2', ns: 'twl-x-h2-p1', ip: null },
@@ -69,7 +74,34 @@ describe('lab status rendering', () => {
       { id: 'h1', ns: 'twl-x-h1', segment: 'A', ip: '198.18.0.11', subnet: '10.244.3.0/24', agent: { pid: 11, alive: true } },
       { id: 'h2', ns: 'twl-x-h2', segment: 'A', ip: '198.18.0.12', subnet: 'no subnet.env', agent: { pid: 12, alive: false } },
     ],
+    agents: [
+      {
+        host: 'h1',
+        addr: '198.18.0.11:8475',
+        status: {
+          ...runningStatus(),
+          peers: [
+            { subnet: '10.244.9.0/24', publicIP: '198.18.0.12', backendType: 'host-gw', state: 'programmed', since: 'x' },
+            { subnet: '10.244.10.0/24', publicIP: '198.19.0.13', backendType: 'host-gw', state: 'unreachable-on-l2', since: 'x' },
+          ],
+        },
+      },
+      { host: 'h2', addr: '198.18.0.12:8475', status: null, error: 'ECONNREFUSED' },
+    ],
+    prometheus: null,
   };
+
+  it("shows each agent's readiness and peer states from its status API, and where Prometheus is", () => {
+    const text = renderStatus(status);
+    expect(text).toMatch(/^AGENT\s+STATUS API\s+READY\s+PEERS$/m);
+    expect(text).toMatch(/^h1\s+198\.18\.0\.11:8475\s+ready\s+h2 programmed, 10\.244\.10\.0\/24 unreachable-on-l2$/m);
+    expect(text).toMatch(/^h2\s+198\.18\.0\.12:8475\s+unreachable \(ECONNREFUSED\)\s+-$/m);
+    expect(text).not.toContain('prometheus');
+    const notReady = { ...status.agents[0]!, status: { ...startingStatus(), peers: [] } };
+    const withProm = renderStatus({ ...status, agents: [notReady], prometheus: { url: 'http://198.18.0.2:9090', pid: 13, alive: true } });
+    expect(withProm).toContain('prometheus http://198.18.0.2:9090 pid 13 alive');
+    expect(withProm).toMatch(/^h1\s+198\.18\.0\.11:8475\s+NOT READY \(lease, backend, subnet-file\)\s+none$/m);
+  });
 
   it('shows hosts, agents, pods and where the files are', () => {
     const text = renderStatus(status);
