@@ -58,10 +58,11 @@ describe.skipIf(!isRoot())('udp backend end to end', () => {
     const host = (id: string) => st().hosts.find((h) => h.id === id)!;
     const pod = (id: string) => st().pods.find((p) => p.id === id)!;
 
-    beforeAll(() => {
-      const code = `require('dgram').createSocket('udp4').on('message',(m,r)=>console.log(r.address+' '+m)).bind(7777)`;
+    beforeAll(async () => {
+      const code = `require('dgram').createSocket('udp4').on('message',(m,r)=>console.log(r.address+' '+m)).bind(7777,()=>console.log('ready'))`;
       listener = spawn('ip', ['netns', 'exec', pod('h1-p1').ns, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
       listener.stdout!.on('data', (b: Buffer) => (heard += b.toString()));
+      await eventually(() => heard.includes('ready'), 10_000, 'the listener in the pod');
     });
     afterAll(() => listener?.kill());
 
