@@ -2,7 +2,8 @@
  * twill's TUN addon: only what Node cannot do on its own.
  *
  *   open(name, nsPath|null) -> { handle, name }   /dev/net/tun + TUNSETIFF (IFF_TUN | IFF_NO_PI)
- *   start(handle, onBatch)                         reader thread -> batches -> onBatch(ArrayBuffer)
+ *   start(handle, onBatch, mode)                   batches -> onBatch(ArrayBuffer); mode 0: reader
+ *                                                  thread, 1: uv_poll on the JS thread's loop
  *   write(handle, buffers[]) -> written            one write() per packet, whole batch per call
  *   close(handle)                                  stops the reader, closes the fd (device goes)
  *
@@ -20,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include <node_api.h>
+#include <uv.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +57,10 @@
 #define HDR_LENS 3
 #define HDR_BYTES (4 * (HDR_LENS + BATCH_MAX))
 
+/* Read modes: a reader thread handing batches over, or a uv_poll handle on the JS thread's loop. */
+#define MODE_THREAD 0
+#define MODE_POLL 1
+
 typedef struct {
   int fd;      /* the TUN fd; -1 once closed */
   int wake_fd; /* eventfd that tells the reader to stop */
@@ -62,6 +68,10 @@ typedef struct {
   int reading; /* reader thread started and not yet joined */
   pthread_t reader;
   napi_threadsafe_function tsfn;
+  /* MODE_POLL: the handle (freed in its close callback), the JS callback and its async context. */
+  uv_poll_t *poll;
+  napi_ref fn;
+  napi_async_context async;
   uint32_t *staging; /* the reader's drain buffer, STAGING_CAP bytes */
   napi_env env;
   int hooked; /* env cleanup hook registered */
@@ -242,28 +252,34 @@ static void free_slab(napi_env env, void *data, void *hint) {
   free(data);
 }
 
-/* Runs on the JS thread for each slab; env is NULL when the function is being torn down
- * and the queued slab can only be freed. */
-static void deliver(napi_env env, napi_value fn, void *context, void *data) {
-  uint32_t *slab = data;
-  napi_value ab, undefined;
+/* Wraps a slab (ownership passes to the ArrayBuffer); NULL if that failed (slab freed). */
+static napi_value slab_value(napi_env env, uint32_t *slab) {
+  napi_value ab;
   size_t bytes = HDR_BYTES;
   void *copy;
-  (void)context;
-  if (env == NULL || fn == NULL) {
-    free(slab);
-    return;
-  }
   for (uint32_t i = 0; i < slab[HDR_COUNT]; i++) bytes += slab[HDR_LENS + i];
   if (napi_create_external_arraybuffer(env, slab, bytes, free_slab, NULL, &ab) != napi_ok) {
     /* Runtimes that forbid external buffers (V8 sandbox): pay one copy instead. */
     if (napi_create_arraybuffer(env, bytes, &copy, &ab) != napi_ok) {
       free(slab);
-      return;
+      return NULL;
     }
     memcpy(copy, slab, bytes);
     free(slab);
   }
+  return ab;
+}
+
+/* Runs on the JS thread for each slab; env is NULL when the function is being torn down
+ * and the queued slab can only be freed. */
+static void deliver(napi_env env, napi_value fn, void *context, void *data) {
+  napi_value ab, undefined;
+  (void)context;
+  if (env == NULL || fn == NULL) {
+    free(data);
+    return;
+  }
+  if ((ab = slab_value(env, data)) == NULL) return;
   napi_get_undefined(env, &undefined);
   napi_call_function(env, undefined, fn, 1, &ab, NULL);
 }
@@ -316,7 +332,6 @@ static void *reader_main(void *arg) {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
 
-  staging[HDR_DATA] = HDR_BYTES;
   while (err == 0 && !atomic_load_explicit(&dev->stop, memory_order_acquire)) {
     uint32_t count = 0;
     if (poll(fds, 2, -1) < 0) {
@@ -344,6 +359,94 @@ static void *reader_main(void *arg) {
   return NULL;
 }
 
+/* ---- read path, MODE_POLL ---------------------------------------------------------------
+ * The fd is watched by a uv_poll handle on the JS thread's own loop: a readable event drains
+ * up to BATCH_MAX packets and calls JS at once. One wake-up per hop instead of two (reader
+ * thread, then the JS thread through the threadsafe function's uv_async), no cross-thread
+ * hand-off, no queue. Level-triggered: a fuller queue is read on the next loop turn, after
+ * the socket and timers had theirs. */
+
+static void poll_closed(uv_handle_t *handle) {
+  free(handle);
+}
+
+static void call_js(tun_dev *dev, uint32_t *slab) {
+  napi_env env = dev->env;
+  napi_handle_scope scope;
+  napi_value fn, global, ab, exc;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) {
+    free(slab);
+    return;
+  }
+  if ((ab = slab_value(env, slab)) != NULL && napi_get_reference_value(env, dev->fn, &fn) == napi_ok && fn != NULL &&
+      napi_get_global(env, &global) == napi_ok) {
+    /* make_callback, not call_function: process.nextTick and microtasks run afterwards, as
+     * for any I/O callback. An exception becomes an uncaught exception (tun.ts catches first). */
+    if (napi_make_callback(env, dev->async, global, fn, 1, &ab, NULL) == napi_pending_exception &&
+        napi_get_and_clear_last_exception(env, &exc) == napi_ok)
+      napi_fatal_exception(env, exc);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void poll_stop(tun_dev *dev) {
+  if (dev->poll == NULL) return;
+  uv_poll_stop(dev->poll);
+  uv_close((uv_handle_t *)dev->poll, poll_closed);
+  dev->poll = NULL;
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  tun_dev *dev = handle->data;
+  uint32_t *staging = dev->staging;
+  uint32_t count = 0;
+  int err = 0;
+  size_t used = HDR_BYTES;
+  (void)events;
+  /* libuv reports POLLERR as UV_EBADF: a detached device (ip link del). */
+  if (status < 0) err = status == UV_EBADF ? EBADFD : -status;
+  else used = drain(dev, &count, &err);
+  staging[HDR_COUNT] = count;
+  staging[HDR_ERRNO] = (uint32_t)err;
+  if (count == 0 && err == 0) return; /* spurious wake-up */
+  if (err != 0) poll_stop(dev);        /* tell JS once, then stay quiet; close() still cleans up */
+  uint32_t *slab = slab_of(staging, count > 0 ? used : HDR_BYTES);
+  if (slab != NULL) call_js(dev, slab);
+  if (count > 0 && err != 0 && dev->fd >= 0) { /* packets and then an error: report it too */
+    staging[HDR_COUNT] = 0;
+    if ((slab = slab_of(staging, HDR_BYTES)) != NULL) call_js(dev, slab);
+  }
+}
+
+static int poll_start(napi_env env, tun_dev *dev, napi_value fn) {
+  uv_loop_t *loop;
+  napi_value name;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || napi_create_reference(env, fn, 1, &dev->fn) != napi_ok) return EINVAL;
+  if (napi_create_string_utf8(env, "twill:tun", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, NULL, name, &dev->async) != napi_ok) return EINVAL;
+  if ((dev->poll = malloc(sizeof *dev->poll)) == NULL) return ENOMEM;
+  int rc = uv_poll_init(loop, dev->poll, dev->fd);
+  if (rc == 0) {
+    dev->poll->data = dev;
+    rc = uv_poll_start(dev->poll, UV_READABLE, on_readable);
+    /* The agent's sockets and timers keep the loop alive; an open TUN device must not. */
+    uv_unref((uv_handle_t *)dev->poll);
+    if (rc != 0) poll_stop(dev);
+  } else {
+    free(dev->poll);
+    dev->poll = NULL;
+  }
+  return -rc;
+}
+
+static void poll_release(tun_dev *dev) {
+  poll_stop(dev);
+  if (dev->fn != NULL) napi_delete_reference(dev->env, dev->fn);
+  if (dev->async != NULL) napi_async_destroy(dev->env, dev->async);
+  dev->fn = NULL;
+  dev->async = NULL;
+}
+
 static tun_dev *get_dev(napi_env env, napi_value handle) {
   void *data = NULL;
   if (napi_get_value_external(env, handle, &data) != napi_ok || data == NULL) {
@@ -354,17 +457,28 @@ static tun_dev *get_dev(napi_env env, napi_value handle) {
 }
 
 static napi_value tun_start(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], name;
+  size_t argc = 3;
+  napi_value argv[3], name;
+  uint32_t mode = MODE_THREAD;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   tun_dev *dev = argc < 2 ? NULL : get_dev(env, argv[0]);
   if (dev == NULL) return NULL;
-  if (dev->fd < 0 || dev->reading) {
+  if (argc >= 3 && napi_get_value_uint32(env, argv[2], &mode) != napi_ok) mode = MODE_THREAD;
+  if (dev->fd < 0 || dev->reading || dev->fn != NULL) {
     throw_errno(env, dev->fd < 0 ? EBADF : EALREADY, "start");
     return NULL;
   }
   if (dev->staging == NULL && (dev->staging = malloc(STAGING_CAP)) == NULL) {
     throw_errno(env, ENOMEM, "start");
+    return NULL;
+  }
+  dev->staging[HDR_DATA] = HDR_BYTES;
+  if (mode == MODE_POLL) {
+    int err = poll_start(env, dev, argv[1]);
+    if (err != 0) {
+      poll_release(dev);
+      throw_errno(env, err, "start");
+    }
     return NULL;
   }
   CHECK(env, napi_create_string_utf8(env, "twill:tun", NAPI_AUTO_LENGTH, &name));
@@ -395,6 +509,7 @@ static void dev_close(tun_dev *dev) {
     pthread_join(dev->reader, NULL);
     dev->reading = 0;
   }
+  poll_release(dev);
   free(dev->staging);
   dev->staging = NULL;
   if (dev->hooked) {

@@ -221,21 +221,35 @@ describe.skipIf(!root)('TUN device (addon) in a namespace', () => {
     gone.close();
   });
 
-  it('never keeps the process alive: a child exits on its own, with and without close()', async () => {
+  it('reads with a reader thread too (readMode thread): 2000 fast datagrams, none lost', async () => {
+    const threaded = openTun({ name: 'tun5', netns: NS, readMode: 'thread' });
+    open.push(threaded);
+    await nsIp(NS, ['-batch', '-'], 'link set tun5 up\nroute add 10.99.5.0/24 dev tun5\n');
+    const seen = new Set<number>();
+    threaded.start((packets) => {
+      for (const p of packets) if (isIpv4To(p, '10.99.5.5') && udpDport(p) === 5003) seen.add(p.readUInt32BE(28));
+    });
+    await nsNode(FLOOD.replace("'10.99.1.5'", "'10.99.5.5'"), ['2000', '5003']);
+    await eventually(() => seen.size === 2000, 10_000, `2000 datagrams (have ${seen.size})`);
+    expect(threaded.stats().rxBatches).toBeLessThan(2000);
+    threaded.close();
+  });
+
+  it('never keeps the process alive: a child exits on its own, with and without close(), in both read modes', async () => {
     // Plain JS child: opens a device in the namespace, reads a flood, then returns from main.
     const child = `const a = require(process.argv[1]); const { execSync, spawn } = require('child_process');
-      const [ns, mode] = [process.argv[2], process.argv[3]]; let n = 0;
+      const [ns, mode, readMode] = [process.argv[2], process.argv[3], Number(process.argv[4])]; let n = 0;
       const d = a.open('tun7', '/var/run/netns/' + ns);
       execSync('ip -n ' + ns + ' link set tun7 up && ip -n ' + ns + ' route add 10.99.7.0/24 dev tun7');
-      a.start(d.handle, (slab) => { n += new Uint32Array(slab, 0, 1)[0]; });
+      a.start(d.handle, (slab) => { n += new Uint32Array(slab, 0, 1)[0]; }, readMode);
       const flood = 'const s=require("dgram").createSocket("udp4");let i=0;(function f(){for(let k=0;k<64;k++)s.send(Buffer.alloc(32),9,"10.99.7.7");if(++i<100)setImmediate(f);else s.close()})()';
       spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', flood], { stdio: 'inherit' }).on('close', () => {
         console.log(n);
         if (mode === 'close') a.close(d.handle);
       });`;
-    for (const mode of ['close', 'leave-open']) {
+    for (const [mode, readMode] of [['close', '0'], ['leave-open', '0'], ['close', '1'], ['leave-open', '1']] as const) {
       const started = Date.now();
-      const { stdout, code } = await exec(process.execPath, ['-e', child, ADDON, NS, mode], { timeoutMs: 20_000, allowFailure: true });
+      const { stdout, code } = await exec(process.execPath, ['-e', child, ADDON, NS, mode, readMode], { timeoutMs: 20_000, allowFailure: true });
       expect(code).toBe(0);
       expect(Number(stdout.trim())).toBeGreaterThan(0);
       expect(Date.now() - started).toBeLessThan(15_000);

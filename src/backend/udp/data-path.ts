@@ -5,15 +5,15 @@
  * setPeer, deletePeer and stop; each takes effect before the next packet is handled.
  *
  * Hot path: handlers are bound once; per packet there is no closure, no log line, no
- * try/catch; accepted datagrams are collected and written to the TUN once per event-loop turn.
+ * allocation. An accepted datagram is written to the TUN at once, from the socket's callback:
+ * batching the writes per loop turn saved nothing (one write() per packet either way) and
+ * added a setImmediate turn to every inbound hop.
  */
 import type { TunDevice } from '../../kernel/tun-types.js';
 import type { Ipv4Net } from '../../subnet/ipv4.js';
 import type { Forwarder, IcmpReason, UdpPeer } from './forward.js';
 import type { UdpTransport } from './transport.js';
 
-/** Packets per TUN write at most; a full batch is written at once instead of waiting for the turn to end. */
-export const MAX_TUN_BATCH = 64;
 
 export interface DataPathOptions {
   readonly forwarder: Forwarder;
@@ -23,8 +23,6 @@ export interface DataPathOptions {
   readonly peerPort: number;
   /** Called for a failed send and for socket errors, so that the backend can log (not per packet). */
   readonly onError?: (err: Error, where: 'send' | 'socket') => void;
-  /** Runs the TUN flush after the current I/O callbacks (default setImmediate). */
-  readonly defer?: (fn: () => void) => void;
 }
 
 export class UdpDataPath {
@@ -32,11 +30,9 @@ export class UdpDataPath {
   private readonly tun: TunDevice;
   private readonly transport: UdpTransport;
   private readonly peerPort: number;
-  private readonly defer: (fn: () => void) => void;
   private readonly onError: (err: Error, where: 'send' | 'socket') => void;
-  /** Packets waiting for the TUN; reused across flushes (write() does not keep the array). */
-  private readonly pending: Buffer[] = [];
-  private flushQueued = false;
+  /** The one-packet batch handed to tun.write(), reused (write() does not keep the array). */
+  private readonly one: Buffer[] = [Buffer.alloc(0)];
   private stopped = false;
 
   constructor(opts: DataPathOptions) {
@@ -44,7 +40,6 @@ export class UdpDataPath {
     this.tun = opts.tun;
     this.transport = opts.transport;
     this.peerPort = opts.peerPort;
-    this.defer = opts.defer ?? setImmediate;
     this.onError = opts.onError ?? (() => undefined);
   }
 
@@ -61,11 +56,10 @@ export class UdpDataPath {
     return this.fwd.deletePeer(subnet);
   }
 
-  /** Closes the TUN first (no more reads), then the socket; packets still queued are dropped. */
+  /** Closes the TUN first (no more reads), then the socket; datagrams still in flight are dropped. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.pending.length = 0;
     this.tun.close();
     await this.transport.close();
   }
@@ -84,9 +78,21 @@ export class UdpDataPath {
   private readonly fromUdp = (msg: Buffer, from: string): void => {
     if (this.stopped) return;
     const verdict = this.fwd.inbound(msg, from);
-    if (verdict === null) this.queue(msg);
+    if (verdict === null) this.toTun(msg);
     else if (verdict === 'ttl-expired') this.reply(msg, verdict);
   };
+
+  private toTun(pkt: Buffer): void {
+    const one = this.one;
+    one[0] = pkt;
+    let written = 0;
+    try {
+      written = this.tun.write(one);
+    } catch {
+      written = 0; // the device is gone; counted below
+    }
+    if (written === 0) this.fwd.counters.drop('tun-write-failed');
+  }
 
   private readonly sendFailed = (err: Error): void => {
     this.fwd.counters.drop('send-failed');
@@ -100,29 +106,6 @@ export class UdpDataPath {
   /** ICMP errors go back into the TUN: the kernel delivers them locally or routes them to a peer. */
   private reply(pkt: Buffer, reason: IcmpReason): void {
     const icmp = this.fwd.icmpFor(pkt, reason);
-    if (icmp !== null) this.queue(icmp);
+    if (icmp !== null) this.toTun(icmp);
   }
-
-  private queue(pkt: Buffer): void {
-    this.pending.push(pkt);
-    if (this.pending.length >= MAX_TUN_BATCH) this.flush();
-    else if (!this.flushQueued) {
-      this.flushQueued = true;
-      this.defer(this.flush);
-    }
-  }
-
-  private readonly flush = (): void => {
-    this.flushQueued = false;
-    const batch = this.pending;
-    if (batch.length === 0 || this.stopped) return;
-    let written = 0;
-    try {
-      written = this.tun.write(batch);
-    } catch {
-      written = 0; // the device is gone; the packets are counted below
-    }
-    for (let i = written; i < batch.length; i++) this.fwd.counters.drop('tun-write-failed');
-    batch.length = 0;
-  };
 }
