@@ -8,7 +8,7 @@ DEBIAN_PACKAGES=(
   etcd-server etcd-client          # the real etcd the lab and tests start
   containernetworking-plugins      # bridge, host-local, loopback: pods are wired the kubelet way
   iproute2 iputils-ping procps     # ip netns/link/route, ping for lab check, sysctl
-  iperf3                           # twill bench
+  iperf3 curl                      # twill bench; curl for the README's Prometheus query example
   nftables iptables                # twill's traffic rules (nft table, iptables FORWARD); the CNI bridge's ipMasq
   prometheus                       # lab up --prometheus scrapes the agents; promtool checks /metrics in the tests
 )
