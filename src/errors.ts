@@ -9,6 +9,8 @@ export const ERROR_CATALOG = {
   TWILL_ERR_OPTION_INVALID: { transient: false, doc: 'A command-line flag or TWILL_* variable has a bad value.' },
   TWILL_ERR_ETCD_UNAVAILABLE: { transient: true, doc: 'etcd could not be reached or did not answer in time.' },
   TWILL_ERR_ETCD_REQUEST: { transient: false, doc: 'etcd refused a request (permission, bad request).' },
+  TWILL_ERR_ETCD_AUTH: { transient: false, doc: 'etcd refused --etcd-username/--etcd-password (no such user, wrong password).' },
+  TWILL_ERR_ETCD_TLS_FILE: { transient: false, doc: 'A file named by --etcd-cafile, --etcd-certfile or --etcd-keyfile cannot be read or is not PEM.' },
   TWILL_ERR_LEASE_NETWORK_FULL: { transient: true, doc: 'Every subnet between SubnetMin and SubnetMax is leased.' },
   TWILL_ERR_LEASE_RACE_LOST: { transient: true, doc: 'Another node created the same subnet key first; allocation is retried.' },
   TWILL_ERR_LEASE_LOST: { transient: true, doc: 'The own lease vanished (expired or deleted); it is re-acquired.' },

@@ -8,7 +8,8 @@ export function createLogger(opts: { level?: string; stream?: DestinationStream 
     {
       level: opts.level ?? 'info',
       base: { pid: process.pid },
-      redact: { paths: ['*.etcdPassword', '*.password', 'etcdPassword', 'password'], censor: '[redacted]' },
+      // Secrets never reach a log line, whichever object they ride in (options, flags, etcd access).
+      redact: { paths: ['etcdPassword', 'password', '*.etcdPassword', '*.password', '*.*.password'], censor: '[redacted]' },
     },
     opts.stream,
   );

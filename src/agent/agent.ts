@@ -5,6 +5,7 @@ import { createKernel, type Kernel } from '../kernel/index.js';
 import type { Logger } from '../log.js';
 import { TrafficRules, type TrafficRulesStatus } from '../rules/traffic-rules.js';
 import { Backoff } from '../subnet/backoff.js';
+import { etcdClientSecurity } from '../subnet/etcd-access.js';
 import { EtcdRegistry } from '../subnet/etcd-registry.js';
 import { formatCidr, sameNet } from '../subnet/ipv4.js';
 import { LeaseManager } from '../subnet/lease-manager.js';
@@ -64,7 +65,12 @@ export class Agent implements StatusSource {
     this.log = logger.child({ component: 'agent' });
     this.kernel = createKernel(opts.netns === undefined ? {} : { netns: opts.netns });
     this.telemetry = new Telemetry({ nodeName: opts.nodeName, etcdEndpoints: opts.etcdEndpoints, version: VERSION, ...(observer && { observer }) });
-    this.registry = registry ?? new EtcdRegistry({ endpoints: opts.etcdEndpoints, prefix: opts.etcdPrefix, onCall: (reached) => this.telemetry.etcdRpc(reached) });
+    this.registry = registry ?? this.etcdRegistry();
+  }
+
+  private etcdRegistry(): EtcdRegistry {
+    const security = this.opts.etcdAccess ? etcdClientSecurity(this.opts.etcdAccess) : {};
+    return new EtcdRegistry({ endpoints: this.opts.etcdEndpoints, prefix: this.opts.etcdPrefix, ...security, onCall: (reached) => this.telemetry.etcdRpc(reached) });
   }
 
   async start(): Promise<void> {

@@ -1,10 +1,13 @@
 import type { HostPort } from '../api/addr.js';
 import { TwillError } from '../errors.js';
+import type { EtcdAccess } from '../subnet/etcd-access.js';
 
 /** Everything `twill agent` is told, parsed once and frozen. */
 export interface AgentOptions {
   readonly etcdEndpoints: readonly string[];
   readonly etcdPrefix: string;
+  /** TLS files and user auth for etcd (--etcd-cafile …, --etcd-password); absent = plain http. */
+  readonly etcdAccess?: EtcdAccess;
   /** Interface name or address; null = the interface of the default route. */
   readonly iface: string | null;
   /** null = the interface's first IPv4 address. */

@@ -4,11 +4,9 @@ import { checkTtl, checkTunName, parseBool, parseDurationSeconds, type AgentOpti
 import { createLogger } from '../log.js';
 import { addStatusOptions, statusOptions, type StatusFlags } from './status-flags.js';
 import { addTrafficRuleOptions, runCleanup, type TrafficRuleFlags } from './traffic-flags.js';
-import { addEtcdOptions, parseEndpoints, parsePrefix } from './etcd-flags.js';
+import { addEtcdOptions, parseEtcdFlags, type EtcdFlags } from './etcd-flags.js';
 
-interface AgentFlags extends TrafficRuleFlags {
-  etcdEndpoints: string;
-  etcdPrefix: string;
+interface AgentFlags extends TrafficRuleFlags, EtcdFlags {
   iface?: string;
   publicIp?: string;
   subnetFile: string;
@@ -20,9 +18,11 @@ interface AgentFlags extends TrafficRuleFlags {
 type AllAgentFlags = AgentFlags & StatusFlags;
 
 function toOptions(flags: AllAgentFlags): AgentOptions {
+  const etcd = parseEtcdFlags(flags);
   return Object.freeze({
-    etcdEndpoints: Object.freeze(parseEndpoints(flags.etcdEndpoints)),
-    etcdPrefix: parsePrefix(flags.etcdPrefix),
+    etcdEndpoints: etcd.endpoints,
+    etcdPrefix: etcd.prefix,
+    etcdAccess: etcd.access,
     iface: flags.iface ?? null,
     publicIp: flags.publicIp ?? null,
     subnetFile: flags.subnetFile,

@@ -3,16 +3,13 @@ import type { Command } from 'commander';
 import { TwillError } from '../errors.js';
 import { validateNetworkConfig } from '../agent/network-config.js';
 import { describeConfig } from '../subnet/config.js';
+import { etcdClientSecurity } from '../subnet/etcd-access.js';
 import { EtcdRegistry } from '../subnet/etcd-registry.js';
-import { addEtcdOptions, parseEndpoints, parsePrefix } from './etcd-flags.js';
-
-interface EtcdFlags {
-  etcdEndpoints: string;
-  etcdPrefix: string;
-}
+import { addEtcdOptions, parseEtcdFlags, parsePrefix, type EtcdFlags } from './etcd-flags.js';
 
 function registryFrom(flags: EtcdFlags): EtcdRegistry {
-  return new EtcdRegistry({ endpoints: parseEndpoints(flags.etcdEndpoints), prefix: parsePrefix(flags.etcdPrefix) });
+  const { endpoints, prefix, access } = parseEtcdFlags(flags);
+  return new EtcdRegistry({ endpoints, prefix, ...etcdClientSecurity(access) });
 }
 
 async function readStdin(): Promise<string> {

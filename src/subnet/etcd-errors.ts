@@ -1,5 +1,7 @@
 import {
+  EtcdAuthenticationFailedError,
   EtcdLeaseInvalidError,
+  EtcdUserNotFoundError,
   EtcdPermissionDeniedError,
   GRPCDeadlineExceededError,
   GRPCUnavailableError,
@@ -14,6 +16,9 @@ export function fromEtcd(err: unknown, what: string): TwillError {
   const e = err instanceof Error ? err : new Error(String(err));
   if (e instanceof EtcdLeaseInvalidError) {
     return new TwillError('TWILL_ERR_LEASE_LOST', `${what}: the etcd lease is gone`, { cause: e });
+  }
+  if (e instanceof EtcdAuthenticationFailedError || e instanceof EtcdUserNotFoundError) {
+    return new TwillError('TWILL_ERR_ETCD_AUTH', `${what}: etcd refused the user name or password`, { cause: e });
   }
   if (e instanceof EtcdPermissionDeniedError) {
     return new TwillError('TWILL_ERR_ETCD_REQUEST', `${what}: permission denied by etcd`, { cause: e });

@@ -28,11 +28,26 @@ export function freePort(): Promise<number> {
  * `netns`, it runs on that namespace's own loopback (fixed ports: the namespace is fresh) and
  * `dataDir` lets a test restart it on the same data.
  */
-export async function startEtcd(opts: { netns?: string; dataDir?: string; host?: string } = {}): Promise<EtcdServer> {
+export interface EtcdTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** The CA that signed certFile (for the health check); with clientCertAuth also etcd's --trusted-ca-file. */
+  readonly caFile: string;
+  /** Clients must show a certificate the CA signed. Off: no --trusted-ca-file either, because etcd 3.4 demands client certificates whenever it has one. */
+  readonly clientCertAuth: boolean;
+  /** Client files for the health check (etcdctl) when clientCertAuth is on. */
+  readonly clientCert?: string;
+  readonly clientKey?: string;
+}
+
+export async function startEtcd(opts: { netns?: string; dataDir?: string; host?: string; tls?: EtcdTls } = {}): Promise<EtcdServer> {
   const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'twill-etcd-')));
   const [port, peer] = opts.netns ? [2379, 2380] : [await freePort(), await freePort()];
   // `host`: an address of the namespace, so that other namespaces reach this etcd too.
-  const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${port}`;
+  const tls = opts.tls
+    ? [`--cert-file=${opts.tls.certFile}`, `--key-file=${opts.tls.keyFile}`, ...(opts.tls.clientCertAuth ? [`--trusted-ca-file=${opts.tls.caFile}`, '--client-cert-auth'] : [])]
+    : [];
   const inNs = opts.netns ? ['netns', 'exec', opts.netns, 'etcd'] : [];
   const child: ChildProcess = spawn(
     opts.netns ? 'ip' : 'etcd',
@@ -46,12 +61,13 @@ export async function startEtcd(opts: { netns?: string; dataDir?: string; host?:
       `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
       `--initial-cluster=t=http://127.0.0.1:${peer}`,
       '--log-level=error',
+      ...tls,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  await waitHealthy(url, child, () => stderr, opts.netns);
+  await waitHealthy(url, child, () => stderr, opts.netns, opts.tls && etcdctlTlsArgs(opts.tls));
   return {
     endpoint: url,
     port,
@@ -66,12 +82,17 @@ export async function startEtcd(opts: { netns?: string; dataDir?: string; host?:
   };
 }
 
-async function waitHealthy(url: string, child: ChildProcess, stderr: () => string, netns?: string): Promise<void> {
+/** etcdctl's flags to reach a TLS etcd as a trusted client. */
+export function etcdctlTlsArgs(tls: EtcdTls): string[] {
+  return [`--cacert=${tls.caFile}`, ...(tls.clientCert && tls.clientKey ? [`--cert=${tls.clientCert}`, `--key=${tls.clientKey}`] : [])];
+}
+
+async function waitHealthy(url: string, child: ChildProcess, stderr: () => string, netns?: string, tlsArgs?: string[]): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`etcd exited: ${stderr()}`);
-    const ok = netns
-      ? (await exec('etcdctl', ['--endpoints', url, 'endpoint', 'health'], { netns, allowFailure: true })).code === 0
+    const ok = netns || tlsArgs
+      ? (await exec('etcdctl', ['--endpoints', url, ...(tlsArgs ?? []), 'endpoint', 'health'], { ...(netns && { netns }), allowFailure: true })).code === 0
       : await fetch(`${url}/health`).then((r) => r.ok, () => false);
     if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
