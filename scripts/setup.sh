@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   iproute2 iputils-ping procps     # ip netns/link/route, ping for lab check, sysctl
   iperf3 curl                      # twill bench; curl for the README's Prometheus query example
   openssl                          # the etcd TLS tests make their own CA and certificates
+  systemd                          # systemd-analyze verify checks deploy/systemd/twill.service
   nftables iptables                # twill's traffic rules (nft table, iptables FORWARD); the CNI bridge's ipMasq
   prometheus                       # lab up --prometheus scrapes the agents; promtool checks /metrics in the tests
 )
