@@ -7,30 +7,37 @@ export interface IperfRun {
   readonly seconds: number;
   readonly streams: number;
   readonly port?: number;
+  /** A UDP test at unlimited rate (`-u -l BYTES -b 0`) instead of TCP. */
+  readonly udpPayloadBytes?: number;
+  /** Aborting kills both ends. */
+  readonly signal?: AbortSignal;
 }
 
-/** One iperf3 TCP test between two namespaces; returns the client's JSON report text. */
+/** One iperf3 test between two namespaces; returns the client's JSON report text. */
 export async function iperf3(run: IperfRun): Promise<string> {
   const port = String(run.port ?? 5201);
   const limit = (run.seconds + 30) * 1000;
-  const server = exec('iperf3', ['-s', '-1', '-B', run.serverIp, '-p', port], { netns: run.serverNs, timeoutMs: limit, allowFailure: true });
-  await waitListening(run.serverNs, run.port ?? 5201);
-  const args = ['-c', run.serverIp, '-p', port, '-t', String(run.seconds), '-P', String(run.streams), '-J'];
-  const client = await exec('iperf3', args, { netns: run.clientNs, timeoutMs: limit });
+  const opts = { timeoutMs: limit, signal: run.signal };
+  // Settled here so an aborted client never leaves the server's rejection unhandled.
+  const server = exec('iperf3', ['-s', '-1', '-B', run.serverIp, '-p', port], { ...opts, netns: run.serverNs, allowFailure: true }).catch(() => null);
+  await waitListening(run.serverNs, run.port ?? 5201, run.signal);
+  const udp = run.udpPayloadBytes === undefined ? [] : ['-u', '-l', String(run.udpPayloadBytes), '-b', '0'];
+  const args = ['-c', run.serverIp, '-p', port, '-t', String(run.seconds), '-P', String(run.streams), ...udp, '-J'];
+  const client = await exec('iperf3', args, { ...opts, netns: run.clientNs });
   await server;
   return client.stdout;
 }
 
-async function waitListening(ns: string, port: number): Promise<void> {
+async function waitListening(ns: string, port: number, signal?: AbortSignal): Promise<void> {
   for (let i = 0; i < 50; i++) {
-    const { stdout } = await exec('ss', ['-Hltn', `sport = :${port}`], { netns: ns, allowFailure: true });
+    const { stdout } = await exec('ss', ['-Hltn', `sport = :${port}`], { netns: ns, allowFailure: true, signal });
     if (stdout.trim() !== '') return;
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
 /** `ping -c COUNT -i INTERVAL` from a namespace; returns ping's output (one line per reply). */
-export async function ping(ns: string, ip: string, count: number, intervalSeconds: number): Promise<string> {
+export async function ping(ns: string, ip: string, count: number, intervalSeconds: number, signal?: AbortSignal): Promise<string> {
   const args = ['-c', String(count), '-i', String(intervalSeconds), '-W', '1', ip];
-  return (await exec('ping', args, { netns: ns, timeoutMs: (count * intervalSeconds + 10) * 1000, allowFailure: true })).stdout;
+  return (await exec('ping', args, { netns: ns, timeoutMs: (count * intervalSeconds + 10) * 1000, allowFailure: true, signal })).stdout;
 }

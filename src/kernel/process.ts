@@ -90,3 +90,21 @@ async function waitDead(pid: number, timeoutMs: number): Promise<boolean> {
   }
   return !isAlive(pid);
 }
+
+/** USER_HZ: /proc/PID/stat counts CPU time in these ticks; it is 100 on every Linux ABI Node runs on. */
+export const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Pure: utime + stime (fields 14 and 15 of /proc/PID/stat), in ticks; null for text that is not a stat line. */
+export function parseCpuTicks(stat: string): number | null {
+  // Fields after the parenthesised command name (which may hold spaces): state is field 3.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).trim().split(/\s+/);
+  const [utime, stime] = [Number(rest[14 - 3]), Number(rest[15 - 3])];
+  return stat.includes(')') && Number.isInteger(utime) && Number.isInteger(stime) ? utime + stime : null;
+}
+
+/** CPU seconds (user + system) a process has used so far; null once it is gone. */
+export async function processCpuSeconds(pid: number): Promise<number | null> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  const ticks = text === null ? null : parseCpuTicks(text);
+  return ticks === null ? null : ticks / CLOCK_TICKS_PER_SECOND;
+}
