@@ -1,0 +1,105 @@
+/** Pure: the bench's tables (terminal and report.md share them) and report.md around them. */
+import type { BenchResults, CaseSummary, Machine, Ratios } from './results.js';
+import type { Spread } from './stats.js';
+
+/** Three significant figures or so, without exponent notation. */
+export function fmtNum(x: number): string {
+  if (!Number.isFinite(x)) return 'n/a';
+  const a = Math.abs(x);
+  if (a >= 100) return x.toFixed(0);
+  if (a >= 10) return x.toFixed(1);
+  if (a >= 1) return x.toFixed(2);
+  return x.toPrecision(2);
+}
+
+export const fmtRatio = (r: number): string => (Number.isFinite(r) ? `×${fmtNum(r)}` : 'n/a');
+
+function withSpread(s: Spread, scale: number, unit: string): string {
+  const main = `${fmtNum(s.median / scale)}${unit}`;
+  return s.n > 1 ? `${main} (${fmtNum(s.min / scale)}–${fmtNum(s.max / scale)})` : main;
+}
+
+export const gbps = (s: Spread): string => withSpread(s, 1e9, ' Gbit/s');
+export const kdps = (s: Spread): string => withSpread(s, 1e3, 'k/s');
+export const ms = (s: Spread): string => withSpread(s, 1, ' ms');
+
+export function machineLine(m: Machine): string {
+  return `${m.cores} × ${m.cpuModel}, ${m.memoryGiB} GiB, Linux ${m.kernel} (${m.arch}), Node.js ${m.node}`;
+}
+
+function cpuCell(c: CaseSummary): string {
+  if (!c.cpuSecondsPerGB) return 'n/a';
+  return `${withSpread(c.cpuSecondsPerGB, 1, ' s/GB')}${c.agentInDataPath ? '' : ' (not in data path)'}`;
+}
+
+function convergenceCell(c: CaseSummary): string {
+  const v = c.convergenceMs;
+  return v ? `${fmtNum(v.median)} / ${fmtNum(v.worst)} ms` : 'n/a';
+}
+
+function markdownTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = head.map((h, i) => Math.max(h.length, 3, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
+}
+
+export function absoluteTable(cases: readonly CaseSummary[]): string {
+  const head = ['case', 'TCP 1 stream', 'TCP 4 streams', 'UDP 1400 B received', 'UDP loss', 'RTT median', 'RTT p99', 'agent CPU', 'convergence median / worst'];
+  const rows = cases.map((c) => [
+    c.name,
+    gbps(c.tcp1Bps),
+    gbps(c.tcp4Bps),
+    kdps(c.udpDatagramsPerSecond),
+    withSpread(c.udpLossPercent, 1, ' %'),
+    ms(c.rttMedianMs),
+    ms(c.rttP99Ms),
+    cpuCell(c),
+    convergenceCell(c),
+  ]);
+  return markdownTable(head, rows);
+}
+
+export function ratioTable(cases: readonly CaseSummary[]): string {
+  const pair = (r: Ratios | null, k: keyof Ratios): string => (r ? fmtRatio(r[k]) : '-');
+  const head = ['case', 'TCP 1 ÷ underlay', 'TCP 1 ÷ host-gw', 'TCP 4 ÷ underlay', 'TCP 4 ÷ host-gw', 'UDP rate ÷ underlay', 'UDP rate ÷ host-gw', 'RTT ÷ underlay', 'RTT ÷ host-gw'];
+  const rows = cases.map((c) => [
+    c.name,
+    pair(c.vsUnderlay, 'tcp1'),
+    pair(c.vsHostGw, 'tcp1'),
+    pair(c.vsUnderlay, 'tcp4'),
+    pair(c.vsHostGw, 'tcp4'),
+    pair(c.vsUnderlay, 'udp'),
+    pair(c.vsHostGw, 'udp'),
+    pair(c.vsUnderlay, 'rttMedian'),
+    pair(c.vsHostGw, 'rttMedian'),
+  ]);
+  return markdownTable(head, rows);
+}
+
+/** What the terminal shows at the end: both tables. */
+export function renderTables(cases: readonly CaseSummary[]): string {
+  return `${absoluteTable(cases)}\n${ratioTable(cases)}`;
+}
+
+export function renderReport(results: BenchResults, cases: readonly CaseSummary[]): string {
+  const s = results.settings;
+  const runs = s.repeat > 1 ? `${s.repeat} runs per case; each figure is the median over runs, (min–max) after it` : '1 run per case';
+  return [
+    `# twill bench, ${results.date}`,
+    '',
+    `Machine: ${machineLine(results.machine)}.`,
+    `${runs}; iperf3 tests of ${s.durationSeconds} s, ${s.pings} pings 10 ms apart, ${s.joins} simulated joins, a ${s.hosts}-host flat lab.`,
+    '',
+    absoluteTable(cases),
+    'Ratios are medians over medians (RTT: above 1 is slower).',
+    '',
+    ratioTable(cases),
+    'Pod h1-p1 to pod h2-p1; the underlay case goes host namespace to host namespace (h1 eth0 to h2 eth0), with no twill in the path.',
+    'UDP: iperf3 -u -l 1400 -b 0, datagrams that arrived per second and the share lost.',
+    'Agent CPU: utime + stime of the h1 and h2 agents (/proc/PID/stat) over the single-stream TCP test, per 10⁹ bytes received.',
+    'Convergence: a lease is written to etcd for a new host; the time until every host\'s agent reports that peer programmed (/v1/status), per join the slowest host.',
+    '',
+    '![throughput and round trip per case](report.svg)',
+    '',
+  ].join('\n');
+}
