@@ -12,9 +12,9 @@ const CNI_PLUGINS = ['bridge', 'host-local', 'loopback'] as const;
 /** Programs `up` runs; `check` adds ping. */
 export const UP_PROGRAMS = ['ip', 'sysctl', 'etcd', 'etcdctl', 'iptables', 'nft'] as const;
 
-export function assertRoot(): void {
+export function assertRoot(command = 'twill lab'): void {
   if (process.getuid?.() !== 0) {
-    throw new TwillError('TWILL_ERR_LAB_NOT_ROOT', 'twill lab needs root: it creates network namespaces (run it with sudo)');
+    throw new TwillError('TWILL_ERR_LAB_NOT_ROOT', `${command} needs root: it creates network namespaces (run it with sudo)`);
   }
 }
 
