@@ -41,10 +41,13 @@ export function createSysctl(run: ExecFn, netns?: string, fs: ProcFs = realFs): 
   }
   return {
     async enableIpForward() {
+      // Already on: no write. A container without privileges has /proc/sys read-only, and a
+      // Kubernetes node or a compose service (sysctls:) has forwarding on already.
+      if ((await fs.readFile(IP_FORWARD_PATH).catch(() => '')).trim() === '1') return;
       try {
         await fs.writeFile(IP_FORWARD_PATH, '1\n');
       } catch (err) {
-        throw new TwillError('TWILL_ERR_KERNEL_COMMAND', `cannot enable IPv4 forwarding (${IP_FORWARD_PATH})`, { cause: err });
+        throw new TwillError('TWILL_ERR_KERNEL_COMMAND', `cannot enable IPv4 forwarding (${IP_FORWARD_PATH}; in a container, set net.ipv4.ip_forward=1 for it)`, { cause: err });
       }
     },
     async ipForwardEnabled() {

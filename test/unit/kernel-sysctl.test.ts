@@ -41,6 +41,13 @@ describe('sysctl', () => {
     expect(fs.files.get('/proc/sys/net/ipv4/ip_forward')).toBe('0\n');
   });
 
+  it('forwarding already on: writes nothing (a container has /proc/sys read-only)', async () => {
+    const { run } = recorder();
+    const fs = memFs('1\n');
+    fs.writeFile = () => Promise.reject(Object.assign(new Error('EROFS'), { code: 'EROFS' }));
+    await createKernel({ exec: run, procFs: fs }).sysctl.enableIpForward();
+  });
+
   it('without a netns, writes /proc/sys directly and runs nothing', async () => {
     const { run, calls } = recorder();
     const fs = memFs();
