@@ -1,0 +1,91 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { validateNetworkConfig } from '../../src/agent/network-config.js';
+
+// Every manifest in deploy/kubernetes validated against the Kubernetes API's OpenAPI schemas,
+// as compiled and bundled by the kubernetes-models package (offline, no cluster needed): types,
+// enums, required fields, formats. Then the facts the DaemonSet has to get right for twill.
+const DIR = fileURLToPath(new URL('../../deploy/kubernetes/', import.meta.url));
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [k: string]: unknown;
+}
+
+async function manifests(): Promise<{ file: string; doc: Manifest }[]> {
+  const out: { file: string; doc: Manifest }[] = [];
+  for (const file of (await readdir(DIR)).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    for (const d of parseAllDocuments(await readFile(join(DIR, file), 'utf8'))) {
+      expect(d.errors, file).toEqual([]);
+      if (d.contents !== null) out.push({ file, doc: d.toJS() as Manifest });
+    }
+  }
+  return out;
+}
+
+/** The kubernetes-models class for apiVersion + kind, e.g. apps/v1 DaemonSet. */
+async function validatorFor(doc: Manifest): Promise<(obj: unknown) => void> {
+  const mod = (await import(`kubernetes-models/${doc.apiVersion}/${doc.kind}`)) as Record<string, new (o: unknown) => { validate(): void }>;
+  const Model = mod[doc.kind];
+  if (!Model) throw new Error(`kubernetes-models has no ${doc.apiVersion} ${doc.kind}`);
+  return (obj) => new Model(obj).validate();
+}
+
+describe('deploy/kubernetes', () => {
+  it('every manifest is valid against the Kubernetes API schemas', async () => {
+    const all = await manifests();
+    expect(all.map((m) => m.doc.kind).sort()).toEqual(['ConfigMap', 'DaemonSet', 'Namespace', 'ServiceAccount']);
+    for (const { file, doc } of all) {
+      const validate = await validatorFor(doc);
+      expect(() => validate(doc), `${file}: ${doc.kind}`).not.toThrow();
+      if (doc.kind !== 'Namespace') expect(doc.metadata.namespace, file).toBe('twill-system');
+    }
+  });
+
+  it('the validator does reject a broken DaemonSet (wrong types, bad enum, missing selector)', async () => {
+    const ds = (await manifests()).find((m) => m.doc.kind === 'DaemonSet')!.doc;
+    const validate = await validatorFor(ds);
+    const broken = (edit: (d: any) => void) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+      const copy = structuredClone(ds);
+      edit(copy);
+      return () => validate(copy);
+    };
+    expect(broken((d) => (d.spec.template.spec.hostNetwork = 'yes'))).toThrow(/hostNetwork must be boolean/);
+    expect(broken((d) => (d.spec.template.spec.tolerations[0].operator = 'Sometimes'))).toThrow(/operator must be equal to one of the allowed values/);
+    expect(broken((d) => delete d.spec.selector)).toThrow(/data\/spec must have required property selector/);
+    expect(broken((d) => (d.spec.template.spec.containers[0].livenessProbe.httpGet.port = [8475]))).toThrow(/port/);
+  });
+
+  it('the DaemonSet: host network, NET_ADMIN and NET_RAW unprivileged, every node, probes, mounts, etcd TLS flags', async () => {
+    const ds = (await manifests()).find((m) => m.doc.kind === 'DaemonSet')!.doc as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const pod = ds.spec.template.spec;
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);
+    const [agent] = pod.containers;
+    expect(agent.securityContext).toEqual({ privileged: false, capabilities: { add: ['NET_ADMIN', 'NET_RAW'] } });
+    expect(agent.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(agent.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(agent.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+    for (const flag of ['--etcd-endpoints=', '--etcd-cafile=', '--etcd-certfile=', '--etcd-keyfile=']) {
+      expect(agent.args.some((a: string) => a.startsWith(flag)), flag).toBe(true);
+    }
+    const hostPaths = Object.fromEntries(pod.volumes.filter((v: any) => v.hostPath).map((v: any) => [v.name, v.hostPath.path])); // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(Object.values(hostPaths)).toEqual(expect.arrayContaining(['/run/flannel', '/etc/cni/net.d', '/opt/cni/bin', '/dev/net/tun']));
+    expect(pod.volumes.find((v: any) => v.secret)?.secret.secretName).toBe('twill-etcd-tls'); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const init = pod.initContainers[0];
+    expect(init.command.join(' ')).toMatch(/cp .*cni-conf\.json \/etc\/cni\/net\.d\/\.10-twill\.conflist\.tmp;\s*mv -f \/etc\/cni\/net\.d\/\.10-twill\.conflist\.tmp \/etc\/cni\/net\.d\/10-twill\.conflist/);
+  });
+
+  it("the ConfigMap's net-conf.json passes twill's own config rules; cni-conf.json is kube-flannel's conflist", async () => {
+    const cm = (await manifests()).find((m) => m.doc.kind === 'ConfigMap')!.doc as unknown as { data: Record<string, string> };
+    expect(validateNetworkConfig(cm.data['net-conf.json']!).backend.type).toBe('host-gw');
+    const conflist = JSON.parse(cm.data['cni-conf.json']!) as { name: string; plugins: { type: string }[] };
+    expect(conflist.name).toBe('cbr0');
+    expect(conflist.plugins.map((p) => p.type)).toEqual(['flannel', 'portmap']);
+  });
+});
