@@ -18,8 +18,27 @@ npm run typecheck --silent
 report=$(mktemp)
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
+
+# The image and the compose lab on a real Docker engine (several minutes): in CI, or when asked.
+docker_report=""
+if [[ "${CI:-}" == true || "${TWILL_DOCKER_TESTS:-}" == 1 ]]; then
+  docker_report=$(mktemp)
+  dockerd_pid=$(mktemp)
+  started=$SECONDS
+  if bash scripts/docker-setup.sh "$dockerd_pid"; then
+    TWILL_DOCKER_TESTS=1 npx vitest run --project docker --reporter=default --reporter=json --outputFile.json="$docker_report" || status=$?
+  else
+    echo "test: docker setup failed" >&2; status=1
+  fi
+  echo "test: docker stage took $((SECONDS - started)) s"
+  [[ -s "$dockerd_pid" ]] && kill "$(cat "$dockerd_pid")" 2>/dev/null || true
+  rm -f "$dockerd_pid"
+fi
+
 node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);' "$report" || true
-rm -f "$report"
+  const fs = require("fs");
+  const rs = process.argv.slice(1).filter((f) => f && fs.existsSync(f) && fs.statSync(f).size > 0).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
+  const sum = (k) => rs.reduce((n, r) => n + r[k], 0);
+  console.log(`${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed, ${sum("numPendingTests") + sum("numTodoTests")} skipped`);' "$report" "$docker_report" || true
+rm -f "$report" "$docker_report"
 exit "$status"

@@ -3,7 +3,7 @@
  * (so that no broadcast routes appear), the MTU, up, and one route for the whole overlay
  * network through the device, marked with twill's route proto.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { TwillError } from '../errors.js';
 import { parseCidr, parseIp } from '../subnet/ipv4.js';
 import { exec } from './exec.js';
@@ -24,6 +24,8 @@ export interface TunConfigOptions {
   readonly exec?: ExecFn;
   /** Replaces writing /proc/sys when no netns is set (unit tests). */
   readonly writeProc?: (path: string, data: string) => Promise<void>;
+  /** Reads back a key whose write failed (tests inject it). */
+  readonly readProc?: (path: string) => Promise<string>;
 }
 
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -69,15 +71,19 @@ async function setSysctls(dev: string, run: ExecFn, opts: TunConfigOptions): Pro
     return;
   }
   const write = opts.writeProc ?? writeFile;
-  await writeSysctlFile(write, `/proc/sys/${acceptLocal}`, false);
-  await writeSysctlFile(write, `/proc/sys/${noIpv6}`, true);
+  const read = opts.readProc ?? ((path: string) => readFile(path, 'utf8'));
+  await writeSysctlFile(write, read, `/proc/sys/${acceptLocal}`, false);
+  await writeSysctlFile(write, read, `/proc/sys/${noIpv6}`, true);
 }
 
-async function writeSysctlFile(write: (path: string, data: string) => Promise<void>, path: string, optional: boolean): Promise<void> {
+async function writeSysctlFile(write: (path: string, data: string) => Promise<void>, read: (path: string) => Promise<string>, path: string, optional: boolean): Promise<void> {
   try {
     await write(path, '1\n');
   } catch (err) {
     if (optional && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    // A container has /proc/sys read-only; the device may already have it on, inherited from
+    // net.ipv4.conf.default (a compose service's sysctls: set that).
+    if ((await read(path).catch(() => '')).trim() === '1') return;
     throw new TwillError('TWILL_ERR_KERNEL_COMMAND', `cannot write ${path}`, { cause: err, details: { path } });
   }
 }

@@ -37,8 +37,14 @@ describe('TUN device configuration', () => {
 
   it('turns a failed /proc write into a coded error', async () => {
     const exec = (async () => ({ stdout: '', stderr: '', code: 0 })) as ExecFn;
-    const err = await configureTun(GOOD, { exec, writeProc: () => Promise.reject(new Error('EROFS')) }).catch((e: unknown) => e);
+    const err = await configureTun(GOOD, { exec, writeProc: () => Promise.reject(new Error('EROFS')), readProc: async () => '0\n' }).catch((e: unknown) => e);
     expect(isTwillError(err, 'TWILL_ERR_KERNEL_COMMAND')).toBe(true);
     expect(err).toMatchObject({ details: { path: '/proc/sys/net/ipv4/conf/twill0/accept_local' } });
+  });
+
+  it('a read-only /proc/sys (a container) is fine when the keys are already 1 (inherited from conf/default)', async () => {
+    const exec = (async () => ({ stdout: '', stderr: '', code: 0 })) as ExecFn;
+    const rofs = () => Promise.reject(Object.assign(new Error('EROFS'), { code: 'EROFS' }));
+    await expect(configureTun(GOOD, { exec, writeProc: rofs, readProc: async () => '1\n' })).resolves.toBeUndefined();
   });
 });
