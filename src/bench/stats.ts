@@ -1,4 +1,5 @@
 /** Pure helpers for benchmark figures: parsing tool output and summarising samples. */
+import { TwillError } from '../errors.js';
 
 export interface TcpSample {
   /** Received throughput, all streams summed. */
@@ -27,7 +28,7 @@ interface IperfSum {
 
 function receivedSum(json: string): IperfSum {
   const report = JSON.parse(json) as { end?: { sum_received?: IperfSum }; error?: string };
-  if (report.error) throw new Error(`iperf3: ${report.error}`);
+  if (report.error) throw new TwillError('TWILL_ERR_KERNEL_COMMAND', `iperf3: ${report.error}`, { details: { error: report.error } });
   const sum = report.end?.sum_received;
   if (!sum || typeof sum.bits_per_second !== 'number') throw new Error('iperf3 report has no end.sum_received.bits_per_second');
   return sum;

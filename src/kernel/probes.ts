@@ -1,3 +1,4 @@
+import { TwillError } from '../errors.js';
 import { exec } from './exec.js';
 
 export interface IperfRun {
@@ -23,8 +24,12 @@ export async function iperf3(run: IperfRun): Promise<string> {
   await waitListening(run.serverNs, run.port ?? 5201, run.signal);
   const udp = run.udpPayloadBytes === undefined ? [] : ['-u', '-l', String(run.udpPayloadBytes), '-b', '0'];
   const args = ['-c', run.serverIp, '-p', port, '-t', String(run.seconds), '-P', String(run.streams), ...udp, '-J'];
-  const client = await exec('iperf3', args, { ...opts, netns: run.clientNs });
+  // iperf3 -J reports its own errors in the JSON ("error"), which the caller's parser surfaces.
+  const client = await exec('iperf3', args, { ...opts, netns: run.clientNs, allowFailure: true });
   await server;
+  if (client.code !== 0 && !client.stdout.trimStart().startsWith('{')) {
+    throw new TwillError('TWILL_ERR_KERNEL_COMMAND', `iperf3 -c ${run.serverIp} in ${run.clientNs} failed (exit ${client.code}): ${client.stderr.trim()}`, { details: { ...client } });
+  }
   return client.stdout;
 }
 

@@ -14,7 +14,8 @@ import { fmtRatio } from '../../src/bench/table.js';
 import type { BenchResults, CaseSummary } from '../../src/bench/results.js';
 import { assertBuilt, CLI, isRoot, labNamespaces, run, twill } from '../helpers/lab.js';
 
-const LAB = 'bench';
+// Not the default "bench": a user's `twill bench` running meanwhile keeps its lab.
+const LAB = 'tbench';
 const LAB_DIR = `/tmp/twill-lab/${LAB}`;
 const CASES = ['underlay', 'host-gw', 'udp'] as const;
 
@@ -34,7 +35,7 @@ describe.skipIf(!isRoot())('twill bench', () => {
 
   it('refuses to run without root, building nothing', async () => {
     const res = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [CLI, 'bench', '--duration', '1'], { uid: 65534, gid: 65534, cwd: '/' });
+      const child = spawn(process.execPath, [CLI, 'bench', '--name', LAB, '--duration', '1'], { uid: 65534, gid: 65534, cwd: '/' });
       let stderr = '';
       child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
       child.on('close', (code) => resolve({ code: code ?? 128, stderr }));
@@ -52,7 +53,7 @@ describe.skipIf(!isRoot())('twill bench', () => {
       const where = (await run('sh', ['-c', `command -v ${p}`])).stdout.trim();
       await symlink(where, join(bin, p));
     }
-    const res = await run(process.execPath, [CLI, 'bench', '--duration', '1'], { ...process.env, PATH: bin });
+    const res = await run(process.execPath, [CLI, 'bench', '--name', LAB, '--duration', '1'], { ...process.env, PATH: bin });
     await rm(bin, { recursive: true, force: true });
     expect(res.code, res.stderr).toBe(2);
     expect(res.stderr).toMatch(/iperf3 is not installed.*\[TWILL_ERR_KERNEL_NOT_FOUND\]/);
@@ -61,7 +62,7 @@ describe.skipIf(!isRoot())('twill bench', () => {
   });
 
   it('measures every case and writes results.json, report.md and report.svg', async () => {
-    const res = await run(process.execPath, [CLI, 'bench', '--cases', CASES.join(','), '--duration', '1', '--repeat', '1', '--pings', '200', '--joins', '3', '--out', out], process.env, 170_000);
+    const res = await run(process.execPath, [CLI, 'bench', '--name', LAB, '--cases', CASES.join(','), '--duration', '1', '--repeat', '1', '--pings', '200', '--joins', '3', '--out', out], process.env, 170_000);
     process.stderr.write(`bench (3 cases, 1 s tests) took ${res.ms} ms\n`);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toMatch(/\[udp run 1\/1\] iperf3 TCP, 4 streams, 1 s \(step \d+, about \d+s left\)/);
@@ -110,7 +111,7 @@ describe.skipIf(!isRoot())('twill bench', () => {
   });
 
   it('tears the lab down and exits non-zero when interrupted', async () => {
-    const child = spawn(process.execPath, [CLI, 'bench', '--cases', 'host-gw', '--duration', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'bench', '--name', LAB, '--cases', 'host-gw', '--duration', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     const measuring = new Promise<void>((resolve) => {
       child.stderr.on('data', (b: Buffer) => {
@@ -126,7 +127,7 @@ describe.skipIf(!isRoot())('twill bench', () => {
     const code = await exited;
     process.stderr.write(`bench stopped ${Date.now() - t0} ms after SIGINT\n`);
     expect(code, stderr).toBe(2);
-    expect(stderr).toContain('lab down: removing twl-bench-* (interrupted)');
+    expect(stderr).toContain(`lab down: removing twl-${LAB}-* (interrupted)`);
     expect(stderr).toContain('interrupted by SIGINT');
     expect(await labNamespaces(LAB)).toEqual([]);
     expect(existsSync(LAB_DIR)).toBe(false);
