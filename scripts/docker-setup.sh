@@ -6,15 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-for p in docker.io docker-compose debootstrap; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "docker-setup: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source scripts/apt-ensure.sh
+apt_ensure docker-setup docker.io docker-compose debootstrap
 
 if ! docker info >/dev/null 2>&1; then
   echo "docker-setup: starting dockerd (log: /tmp/twill-dockerd.log)"

@@ -15,16 +15,8 @@ DEBIAN_PACKAGES=(
   prometheus                       # lab up --prometheus scrapes the agents; promtool checks /metrics in the tests
 )
 
-missing=()
-for p in "${DEBIAN_PACKAGES[@]}"; do
-  [[ "$p" == \#* ]] && continue
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source scripts/apt-ensure.sh
+apt_ensure setup "${DEBIAN_PACKAGES[@]}"
 
 echo "setup: npm ci"
 npm ci --no-audit --no-fund --loglevel=error
