@@ -174,7 +174,7 @@ export class Agent implements StatusSource {
 
   private async startBackend(lease: Lease): Promise<void> {
     const { iface, config, factory } = this.setup!;
-    this.backend = factory.create({ logger: this.rootLog, network: config, ownLease: lease, iface, kernel: this.kernel, tunName: this.opts.tunName, observer: this.telemetry.observer });
+    this.backend = factory.create({ logger: this.rootLog, network: config, ownLease: lease, iface, kernel: this.kernel, tunName: this.opts.tunName, tunOffload: this.opts.tunOffload, observer: this.telemetry.observer });
     this.telemetry.backendStarting();
     await this.backend.start();
     const mtu = factory.mtu(iface.mtu);

@@ -1,5 +1,6 @@
 import type { HostPort } from '../api/addr.js';
 import { TwillError } from '../errors.js';
+import type { TunOffload } from '../kernel/tun-types.js';
 import type { EtcdAccess } from '../subnet/etcd-access.js';
 
 /** Everything `twill agent` is told, parsed once and frozen. */
@@ -15,6 +16,8 @@ export interface AgentOptions {
   readonly subnetFile: string;
   readonly subnetLeaseTtlSeconds: number;
   readonly tunName: string;
+  /** TCP offload on the udp backend's TUN device (--tun-offload, default gro). */
+  readonly tunOffload?: TunOffload;
   /** Where the status API listens (--status-addr, default 127.0.0.1:8475). */
   readonly statusAddr: HostPort;
   /** The node's name in the status (--node-name, default the hostname). */

@@ -1,4 +1,5 @@
 import type { Kernel } from '../kernel/index.js';
+import type { TunOffload } from '../kernel/tun-types.js';
 import type { Logger } from '../log.js';
 import type { Lease, LeaseAttrs, LeaseEvent, NetworkConfig } from '../subnet/types.js';
 
@@ -18,6 +19,8 @@ export interface BackendContext {
   readonly kernel: Kernel;
   /** Name for a tunnel device, for backends that make one (--tun-name, default twill0). */
   readonly tunName: string;
+  /** TCP offload on that device (--tun-offload; the udp backend's default is 'gro'). */
+  readonly tunOffload?: TunOffload;
   /** Metrics hooks (reconcile passes, route changes); absent in tests that do not care. */
   readonly observer?: BackendObserver;
 }
@@ -57,6 +60,9 @@ export interface TunnelStatus extends TrafficStatus {
   readonly port: number;
   /** ICMP errors written back into the device (net unreachable, time exceeded). */
   readonly icmpSent: number;
+  /** TCP super-packets written into the device (TUN offload 'gro'), and the segments they carried. */
+  readonly groSuperPackets: number;
+  readonly groSegments: number;
   /** Set when the data path stopped on its own (e.g. the device was deleted). */
   readonly error?: string;
 }

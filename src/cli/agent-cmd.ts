@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { startServedAgent } from '../agent/serve.js';
 import { checkTtl, checkTunName, parseBool, parseDurationSeconds, type AgentOptions } from '../agent/options.js';
+import type { TunOffload } from '../kernel/tun-types.js';
 import { createLogger } from '../log.js';
 import { addStatusOptions, statusOptions, type StatusFlags } from './status-flags.js';
 import { addTrafficRuleOptions, runCleanup, type TrafficRuleFlags } from './traffic-flags.js';
@@ -12,6 +13,7 @@ interface AgentFlags extends TrafficRuleFlags, EtcdFlags {
   subnetFile: string;
   subnetLeaseTtl: string;
   tunName: string;
+  tunOffload: TunOffload;
   logLevel: string;
 }
 
@@ -28,6 +30,7 @@ function toOptions(flags: AllAgentFlags): AgentOptions {
     subnetFile: flags.subnetFile,
     subnetLeaseTtlSeconds: checkTtl(parseDurationSeconds('--subnet-lease-ttl', flags.subnetLeaseTtl)),
     tunName: checkTunName(flags.tunName),
+    tunOffload: flags.tunOffload,
     ...statusOptions(flags),
     ipMasq: parseBool('--ip-masq', flags.ipMasq),
     forwardRules: parseBool('--forward-rules', flags.forwardRules),
@@ -66,6 +69,7 @@ export function registerAgentCommand(program: Command): void {
     .addOption(new Option('--subnet-file <path>', 'where to write subnet.env').env('TWILL_SUBNET_FILE').default('/run/flannel/subnet.env'))
     .addOption(new Option('--subnet-lease-ttl <duration>', 'TTL of the etcd lease on the subnet').env('TWILL_SUBNET_LEASE_TTL').default('24h'))
     .addOption(new Option('--tun-name <name>', 'tunnel device of the udp backend').env('TWILL_TUN_NAME').default('twill0'))
+    .addOption(new Option('--tun-offload <mode>', 'TCP offload on that device: gro merges inbound segments into super-packets; off writes every packet alone').env('TWILL_TUN_OFFLOAD').choices(['gro', 'off']).default('gro'))
     .addOption(new Option('--log-level <level>', 'pino log level').env('TWILL_LOG_LEVEL').default('info'));
   addTrafficRuleOptions(cmd)
     .action((flags: AllAgentFlags) => runAgent(flags));

@@ -12,7 +12,7 @@ export function renderAgentStatus(s: AgentStatus, now: Date = new Date()): strin
     ['backend', s.backend ? `${s.backend.type}, mtu ${s.backend.mtu}, device ${s.backend.device ?? '-'}, ${s.backend.routes} route(s)` : 'not started'],
   ];
   const t = s.backend?.tunnel;
-  if (t) lines.push(['tunnel', `udp port ${t.port}: in ${t.packetsIn} pkt / ${t.bytesIn} B, out ${t.packetsOut} pkt / ${t.bytesOut} B, icmp sent ${t.icmpSent}${t.error ? `, ERROR ${t.error}` : ''}`]);
+  if (t) lines.push(['tunnel', `udp port ${t.port}: in ${t.packetsIn} pkt / ${t.bytesIn} B, out ${t.packetsOut} pkt / ${t.bytesOut} B, icmp sent ${t.icmpSent}, gro ${t.groSegments} segments in ${t.groSuperPackets} super-packets${t.error ? `, ERROR ${t.error}` : ''}`]);
   const drops = Object.entries(s.backend?.drops ?? {}).filter(([, n]) => n > 0);
   if (s.backend?.drops) lines.push(['drops', drops.length === 0 ? 'none' : drops.map(([r, n]) => `${r} ${n}`).join(', ')]);
   const e = s.etcd;

@@ -1,7 +1,7 @@
 /**
  * Configures the udp backend's TUN device the way flannel configures flannel0: a /32 address
- * (so that no broadcast routes appear), the MTU, up, and one route for the whole overlay
- * network through the device, marked with twill's route proto.
+ * (so that no broadcast routes appear), the MTU and transmit queue length, up, and one route
+ * for the whole overlay network through the device, marked with twill's route proto.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { TwillError } from '../errors.js';
@@ -14,6 +14,8 @@ export interface TunConfig {
   /** The device's own address (dotted quad); configured as /32. */
   readonly address: string;
   readonly mtu: number;
+  /** Packets the kernel queues towards the data path before it drops (the link's txqueuelen). */
+  readonly txqueuelen: number;
   /** The overlay network routed through the device, e.g. 10.244.0.0/16. */
   readonly network: string;
 }
@@ -34,6 +36,7 @@ function invalid(c: TunConfig): string | null {
   if (!IFNAME.test(c.dev)) return `invalid device name "${c.dev}"`;
   if (parseIp(c.address) === null) return `invalid address "${c.address}"`;
   if (!Number.isInteger(c.mtu) || c.mtu < 68 || c.mtu > 65_535) return `invalid MTU ${c.mtu}`;
+  if (!Number.isInteger(c.txqueuelen) || c.txqueuelen < 1 || c.txqueuelen > 100_000) return `invalid txqueuelen ${c.txqueuelen}`;
   return parseCidr(c.network) === null ? `invalid network "${c.network}"` : null;
 }
 
@@ -41,7 +44,7 @@ function invalid(c: TunConfig): string | null {
 export function tunBatchLines(c: TunConfig): string[] {
   return [
     `address replace ${c.address}/32 dev ${c.dev}`,
-    `link set dev ${c.dev} mtu ${c.mtu} up`,
+    `link set dev ${c.dev} mtu ${c.mtu} txqueuelen ${c.txqueuelen} up`,
     `route replace ${c.network} dev ${c.dev} proto ${TWILL_ROUTE_PROTO}`,
   ];
 }

@@ -1,16 +1,16 @@
 /**
- * The TUN device, backed by the N-API addon in native/tun.c (built by `node-gyp rebuild` at
+ * The TUN device, backed by the N-API addon in native/ (built by `node-gyp rebuild` at
  * `npm ci`). The addon opens /dev/net/tun (optionally inside a named network namespace, from
  * a short-lived thread so the process never moves), reads batches of up to 64 packets per
- * wake-up into one slab (from a uv_poll handle on this thread's loop, or a reader thread); this module cuts the slab into Buffers
- * and maps errno failures to TwillErrors. Only src/kernel/ loads the addon (style rule 1).
+ * wake-up into one slab (see TunReadMode); this module cuts the slab into Buffers and maps
+ * errno failures to TwillErrors. Only src/kernel/ loads the addon (style rule 1).
  */
 import { Buffer } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { getSystemErrorName } from 'node:util';
 import { TwillError, type ErrorCode } from '../errors.js';
 import { netnsPath } from './netns.js';
-import type { TunDevice } from './tun-types.js';
+import type { TunDevice, TunOffload } from './tun-types.js';
 
 const ADDON_PATH = '../../build/Release/twill_tun.node'; // from src/kernel and dist/kernel alike
 const requireAddon = createRequire(import.meta.url);
@@ -23,11 +23,17 @@ type NativeHandle = { readonly [handleBrand]: true };
 
 /** What native/tun.c exports. */
 interface TunAddon {
-  open(name: string, nsPath: string | null): { handle: NativeHandle; name: string };
-  /** mode 0: a reader thread hands batches over; 1: a uv_poll handle on this thread's loop. */
-  start(handle: NativeHandle, onSlab: (slab: ArrayBuffer) => void, mode: 0 | 1): void;
-  /** counters[0] += drops on a full queue (EAGAIN/ENOBUFS), counters[1] += rejects (other errno). */
-  write(handle: NativeHandle, packets: readonly Buffer[], counters: Float64Array): number;
+  /** offload: OFFLOAD_* bits of native/tun.h (1: virtio headers, 2: also TSO reads); returns those in effect. */
+  open(name: string, nsPath: string | null, offload: number): { handle: NativeHandle; name: string; offload: number };
+  /** mode 0: a reader thread hands batches over; 1: a uv_poll handle on this thread's loop; 2: adaptive. */
+  start(handle: NativeHandle, onSlab: (slab: ArrayBuffer) => void, mode: 0 | 1 | 2): void;
+  /** Adaptive mode: how often reading moved to the thread, and back to the loop. */
+  readerSwitches(handle: NativeHandle): [number, number];
+  /**
+   * counters[0] += drops on a full queue (EAGAIN/ENOBUFS), counters[1] += rejects (other errno).
+   * segmentSizes[i] > 0 (virtio headers on): packets[i] is a TCP/IPv4 super-packet of that MSS.
+   */
+  write(handle: NativeHandle, packets: readonly Buffer[], counters: Float64Array, segmentSizes?: Uint32Array): number;
   close(handle: NativeHandle): void;
 }
 
@@ -38,13 +44,18 @@ export interface TunSysError extends Error {
 }
 
 /**
- * How packets are read: 'poll' watches the fd on the JS thread's own event loop (one wake-up
- * per burst); 'thread' reads on a thread of its own and hands batches over (two wake-ups: the
- * reader's, then the JS thread's, plus a cross-thread queue). On a 2-core lab 'poll' took less
- * CPU per packet and a lower RTT (docs in the commit message of the change).
+ * How packets are read:
+ * - 'poll' watches the fd on the JS thread's own event loop: one wake-up per burst, the
+ *   lowest latency (on the 2-core lab, 0.16 ms less per idle round trip than 'thread');
+ * - 'thread' reads on a thread of its own and hands batches over: two wake-ups (the reader's,
+ *   then the JS thread's), but the read() calls run beside the JS thread (on the 2-core lab,
+ *   about 15% more single-stream TCP throughput);
+ * - 'adaptive' reads like 'poll' until four wake-ups in a row find a full batch, then like
+ *   'thread' until the device has been quiet for 50 ms.
  */
-export type TunReadMode = 'poll' | 'thread';
-export const DEFAULT_TUN_READ_MODE: TunReadMode = 'poll';
+export type TunReadMode = 'poll' | 'thread' | 'adaptive';
+export const DEFAULT_TUN_READ_MODE: TunReadMode = 'adaptive';
+const READ_MODE_CODES: Readonly<Record<TunReadMode, 0 | 1 | 2>> = { thread: 0, poll: 1, adaptive: 2 };
 
 export interface OpenTunOptions {
   /** Interface name (at most 15 bytes; `tun%d` lets the kernel pick). */
@@ -58,7 +69,13 @@ export interface OpenTunOptions {
   readonly onError?: (err: TwillError) => void;
   /** Default DEFAULT_TUN_READ_MODE. */
   readonly readMode?: TunReadMode;
+  /** Default 'off'. */
+  readonly offload?: TunOffload;
 }
+
+/** The size of struct virtio_net_hdr, in front of every frame once offload is on. */
+export const VNET_HDR_LEN = 10;
+const OFFLOAD_BITS: Readonly<Record<TunOffload, number>> = { off: 0, gro: 1 };
 
 export interface TunStats {
   /** Packets and wake-ups on the read side: rxPackets / rxBatches is the mean batch size. */
@@ -69,6 +86,9 @@ export interface TunStats {
   txDropped: number;
   /** Packets the kernel rejected (e.g. EINVAL: not an IP packet), and writes after close(). */
   txRejected: number;
+  /** Read mode 'adaptive': how often reading moved to the reader thread, and back to the loop. */
+  readsToThread: number;
+  readsToLoop: number;
 }
 
 export interface TunDeviceWithStats extends TunDevice {
@@ -83,14 +103,15 @@ export function openTun(opts: OpenTunOptions): TunDeviceWithStats {
   }
   const nsPath = opts.netns === undefined ? null : tunNetnsPath(opts.netns);
   const addon = loadAddon();
-  let opened: { handle: NativeHandle; name: string };
+  const offload = opts.offload ?? 'off';
+  let opened: { handle: NativeHandle; name: string; offload: number };
   try {
-    opened = addon.open(opts.name, nsPath);
+    opened = addon.open(opts.name, nsPath, OFFLOAD_BITS[offload]);
   } catch (err) {
     if (!isTunSysError(err)) throw err;
     throw tunOpenError(err, { name: opts.name, netns: opts.netns });
   }
-  return new AddonTun(addon, opened.handle, opened.name, opts.onError, opts.readMode ?? DEFAULT_TUN_READ_MODE);
+  return new AddonTun(addon, opened.handle, opened.name, opts.onError, opts.readMode ?? DEFAULT_TUN_READ_MODE, offload);
 }
 
 class AddonTun implements TunDeviceWithStats {
@@ -100,6 +121,8 @@ class AddonTun implements TunDeviceWithStats {
   #rx = { packets: 0, batches: 0 };
   #txPackets = 0;
   #txAfterClose = 0;
+  /** Bytes in front of each packet read: the virtio header, which says nothing without TSO. */
+  readonly #frameSkip: number;
 
   constructor(
     private readonly addon: TunAddon,
@@ -107,8 +130,10 @@ class AddonTun implements TunDeviceWithStats {
     readonly name: string,
     private readonly onError: ((err: TwillError) => void) | undefined,
     private readonly readMode: TunReadMode,
+    readonly offload: TunOffload,
   ) {
     this.#handle = handle;
+    this.#frameSkip = offload === 'off' ? 0 : VNET_HDR_LEN;
   }
 
   start(onPackets: (packets: readonly Buffer[]) => void): void {
@@ -118,14 +143,14 @@ class AddonTun implements TunDeviceWithStats {
     this.#started = true;
     this.addon.start(this.#handle, (slab) => {
       try {
-        this.#deliver(splitSlab(slab), onPackets);
+        this.#deliver(splitSlab(slab, this.#frameSkip), onPackets);
       } catch (err) {
         // Node-API would swallow it (DEP0168): make it a normal uncaught exception.
         process.nextTick(() => {
           throw err;
         });
       }
-    }, this.readMode === 'poll' ? 1 : 0);
+    }, READ_MODE_CODES[this.readMode]);
   }
 
   #deliver(batch: TunSlab, onPackets: (packets: readonly Buffer[]) => void): void {
@@ -144,12 +169,12 @@ class AddonTun implements TunDeviceWithStats {
     }
   }
 
-  write(packets: readonly Buffer[]): number {
+  write(packets: readonly Buffer[], segmentSizes?: Uint32Array): number {
     if (this.#handle === null) {
       this.#txAfterClose += packets.length; // a datagram that raced stop(): dropped, not an error
       return 0;
     }
-    const n = packets.length === 0 ? 0 : this.addon.write(this.#handle, packets, this.#counters);
+    const n = packets.length === 0 ? 0 : this.addon.write(this.#handle, packets, this.#counters, this.offload === 'off' ? undefined : segmentSizes);
     this.#txPackets += n;
     return n;
   }
@@ -163,7 +188,8 @@ class AddonTun implements TunDeviceWithStats {
 
   stats(): TunStats {
     const [dropped = 0, rejected = 0] = this.#counters;
-    return { rxPackets: this.#rx.packets, rxBatches: this.#rx.batches, txPackets: this.#txPackets, txDropped: dropped, txRejected: rejected + this.#txAfterClose };
+    const [toThread, toLoop] = this.#handle === null ? [0, 0] : this.addon.readerSwitches(this.#handle);
+    return { rxPackets: this.#rx.packets, rxBatches: this.#rx.batches, txPackets: this.#txPackets, txDropped: dropped, txRejected: rejected + this.#txAfterClose, readsToThread: toThread, readsToLoop: toLoop };
   }
 }
 
@@ -201,8 +227,9 @@ export type TunSlab = { kind: 'packets'; packets: Buffer[] } | { kind: 'error'; 
  * Cuts a slab from the addon into per-packet Buffers (views, no copy). Layout, in uint32
  * words: count, errno, byte offset of the data, then the packet lengths; packets follow
  * back to back. count 0 with a non-zero errno means the reader stopped on that error.
+ * `skip` bytes in front of each packet (its virtio header) are left out.
  */
-export function splitSlab(slab: ArrayBuffer): TunSlab {
+export function splitSlab(slab: ArrayBuffer, skip = 0): TunSlab {
   const words = new Uint32Array(slab, 0, 3);
   const [count = 0, errno = 0, dataOffset = 0] = words;
   if (count === 0) return { kind: 'error', errno: errno || 5 /* EIO */ };
@@ -211,7 +238,7 @@ export function splitSlab(slab: ArrayBuffer): TunSlab {
   let offset = dataOffset;
   for (let i = 0; i < count; i++) {
     const len = lengths[i] ?? 0;
-    packets[i] = Buffer.from(slab, offset, len);
+    packets[i] = Buffer.from(slab, offset + Math.min(skip, len), Math.max(0, len - skip));
     offset += len;
   }
   return { kind: 'packets', packets };

@@ -116,6 +116,10 @@ function registerTunnelMetrics(registers: Registry[], status: () => AgentStatus)
     counter.reset();
     for (const [key, n] of Object.entries(values ?? {})) counter.inc({ [label]: key }, n);
   };
+  const copyTotal = (counter: Counter, value: number | undefined): void => {
+    counter.reset();
+    if (value !== undefined) counter.inc(value);
+  };
   new Counter({
     name: 'twill_tunnel_packets_total',
     help: 'Packets through the udp tunnel, by direction (in = from peers, out = to peers).',
@@ -134,6 +138,22 @@ function registerTunnelMetrics(registers: Registry[], status: () => AgentStatus)
     collect() {
       const t = status().backend?.tunnel;
       copy(this, t && { in: t.bytesIn, out: t.bytesOut }, 'direction');
+    },
+  });
+  new Counter({
+    name: 'twill_tunnel_gro_super_packets_total',
+    help: 'TCP super-packets (segments of one flow merged, TUN offload gro) the udp tunnel wrote into the device.',
+    registers,
+    collect() {
+      copyTotal(this, status().backend?.tunnel?.groSuperPackets);
+    },
+  });
+  new Counter({
+    name: 'twill_tunnel_gro_segments_total',
+    help: 'TCP segments from peers the udp tunnel wrote into the device inside super-packets (TUN offload gro).',
+    registers,
+    collect() {
+      copyTotal(this, status().backend?.tunnel?.groSegments);
     },
   });
   new Counter({

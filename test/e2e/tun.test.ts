@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTwillError } from '../../src/errors.js';
 import { exec } from '../../src/kernel/exec.js';
 import { openTun, type TunDeviceWithStats } from '../../src/kernel/tun.js';
+import { TcpCoalescer } from '../../src/backend/udp/offload/coalesce.js';
+import { ipChecksumValid, referenceTcpChecksum, tcpStream } from '../helpers/tcp-packets.js';
 import { eventually } from '../helpers/logger.js';
 import { createNetns, deleteNetnsByPrefix, nsExec, nsIp } from '../helpers/netns.js';
 
@@ -237,7 +239,52 @@ describe.skipIf(!root)('TUN device (addon) in a namespace', () => {
     threaded.close();
   });
 
-  it('never keeps the process alive: a child exits on its own, with and without close(), in both read modes', async () => {
+  it('reads adaptively (the default): a backlog moves reading to the thread, quiet moves it back, nothing is lost', async () => {
+    const dev = tun('tun4');
+    await nsIp(NS, ['-batch', '-'], 'link set tun4 txqueuelen 4096\nlink set tun4 up\nroute add 10.99.4.0/24 dev tun4\n');
+    // Queued before reading starts: the first wake-ups all find full batches.
+    await nsNode(FLOOD.replace("'10.99.1.5'", "'10.99.4.5'"), ['2000', '5004']);
+    const seen = new Set<number>();
+    let total = 0;
+    dev.start((packets) => {
+      for (const p of packets) {
+        if (!isIpv4To(p, '10.99.4.5') || udpDport(p) !== 5004) continue;
+        seen.add(p.readUInt32BE(28));
+        total++;
+      }
+    });
+    await eventually(() => seen.size === 2000, 10_000, `2000 datagrams (have ${seen.size})`);
+    expect(dev.stats().readsToThread).toBeGreaterThanOrEqual(1);
+    await eventually(() => dev.stats().readsToLoop >= 1, 5_000, 'reading back on the loop after 50 ms of quiet');
+    await nsNode(FLOOD.replace("'10.99.1.5'", "'10.99.4.5'"), ['1', '5004']); // one more, read by the loop
+    await eventually(() => total === 2001, 5_000, `a datagram after the switch back (have ${total})`);
+  });
+
+  it('takes a merged TCP super-packet (offload gro): the kernel forwards it and another TUN reads the original segments', async () => {
+    const gro = openTun({ name: 'tun10', netns: NS, offload: 'gro' });
+    const plain = tun('tun11');
+    open.push(gro);
+    await nsExec(NS, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']);
+    await nsIp(NS, ['-batch', '-'], 'link set tun10 up\nlink set tun11 up\nroute add 10.99.10.0/24 dev tun10\nroute add 10.99.11.0/24 dev tun11\n');
+    const segments = tcpStream(12, 1200, { seq: 1000, src: '10.99.10.5', dst: '10.99.11.5' });
+    const coalescer = new TcpCoalescer();
+    for (const seg of segments) coalescer.add(seg);
+    const batch = coalescer.take();
+    expect(batch.packets).toHaveLength(1);
+    const got: Buffer[] = [];
+    plain.start((packets) => got.push(...packets.filter((p) => p[9] === 6).map((p) => Buffer.from(p))));
+    expect(gro.write(batch.packets, batch.segmentSizes)).toBe(1);
+    await eventually(() => got.length >= 12, 5_000, `12 segments out of tun11 (have ${got.length})`);
+    expect(got.map((p) => p.readUInt32BE(24))).toEqual(segments.map((p) => p.readUInt32BE(24)));
+    for (const [i, p] of got.entries()) {
+      expect(p.subarray(40).equals(segments[i]!.subarray(40))).toBe(true);
+      expect(p[8]).toBe(63); // forwarded once
+      expect(ipChecksumValid(p)).toBe(true);
+      expect(p.readUInt16BE(36)).toBe(referenceTcpChecksum(p));
+    }
+  });
+
+  it('never keeps the process alive: a child exits on its own, with and without close(), in every read mode', async () => {
     // Plain JS child: opens a device in the namespace, reads a flood, then returns from main.
     const child = `const a = require(process.argv[1]); const { execSync, spawn } = require('child_process');
       const [ns, mode, readMode] = [process.argv[2], process.argv[3], Number(process.argv[4])]; let n = 0;
@@ -249,7 +296,7 @@ describe.skipIf(!root)('TUN device (addon) in a namespace', () => {
         console.log(n);
         if (mode === 'close') a.close(d.handle);
       });`;
-    for (const [mode, readMode] of [['close', '0'], ['leave-open', '0'], ['close', '1'], ['leave-open', '1']] as const) {
+    for (const [mode, readMode] of [['close', '0'], ['leave-open', '0'], ['close', '1'], ['leave-open', '1'], ['close', '2'], ['leave-open', '2']] as const) {
       const started = Date.now();
       const { stdout, code } = await exec(process.execPath, ['-e', child, ADDON, NS, mode, readMode], { timeoutMs: 20_000, allowFailure: true });
       expect(code).toBe(0);

@@ -15,6 +15,8 @@ const REQUIRED = [
   'twill_tunnel_packets_total',
   'twill_tunnel_bytes_total',
   'twill_tunnel_drops_total',
+  'twill_tunnel_gro_super_packets_total',
+  'twill_tunnel_gro_segments_total',
   'twill_build_info',
 ];
 
@@ -26,7 +28,7 @@ const udpStatus = (): AgentStatus => ({
     device: 'twill0',
     routes: 1,
     drops: { 'unknown-peer': 3, 'no-route': 0 },
-    tunnel: { port: 8285, icmpSent: 0, packetsIn: 10, bytesIn: 1000, packetsOut: 12, bytesOut: 1300 },
+    tunnel: { port: 8285, icmpSent: 0, groSuperPackets: 2, groSegments: 7, packetsIn: 10, bytesIn: 1000, packetsOut: 12, bytesOut: 1300 },
   },
 });
 
@@ -70,6 +72,8 @@ describe('metrics', () => {
     expect(text).toMatch(/^twill_tunnel_bytes_total\{direction="out"\} 1300$/m);
     expect(text).toMatch(/^twill_tunnel_drops_total\{reason="unknown-peer"\} 3$/m);
     expect(text).toMatch(/^twill_tunnel_drops_total\{reason="no-route"\} 0$/m);
+    expect(text).toMatch(/^twill_tunnel_gro_super_packets_total 2$/m);
+    expect(text).toMatch(/^twill_tunnel_gro_segments_total 7$/m);
   });
 
   it('counts what the observer reports', async () => {

@@ -75,10 +75,11 @@ describe('twill status rendering', () => {
     expect(renderAgentStatus(startingStatus())).toContain('NOT READY (waiting for lease, backend, subnet-file)');
     const udp = {
       ...runningStatus(),
-      backend: { type: 'udp', mtu: 1472, device: 'twill0', routes: 1, drops: { 'unknown-peer': 2, oversize: 0 }, tunnel: { port: 8285, icmpSent: 0, packetsIn: 1, bytesIn: 84, packetsOut: 2, bytesOut: 168 } },
+      backend: { type: 'udp', mtu: 1472, device: 'twill0', routes: 1, drops: { 'unknown-peer': 2, oversize: 0 }, tunnel: { port: 8285, icmpSent: 0, groSuperPackets: 2, groSegments: 7, packetsIn: 1, bytesIn: 84, packetsOut: 2, bytesOut: 168 } },
       peers: [{ subnet: '10.244.9.0/24', publicIP: '198.18.0.12', backendType: null, state: 'programmed' as const, since: 'x', traffic: { packetsIn: 1, bytesIn: 84, packetsOut: 2, bytesOut: 168 } }],
     };
     const text = renderAgentStatus(udp);
+    expect(text).toContain('tunnel   udp port 8285: in 1 pkt / 84 B, out 2 pkt / 168 B, icmp sent 0, gro 7 segments in 2 super-packets');
     expect(text).toContain('drops    unknown-peer 2');
     expect(text).toMatch(/^10\.244\.9\.0\/24\s+198\.18\.0\.12\s+-\s+programmed\s+x\s+1\/84\s+2\/168$/m);
   });

@@ -7,6 +7,7 @@ import type { OpenTunRequest } from '../../src/backend/udp/tun-open.js';
 import { isTwillError, TwillError } from '../../src/errors.js';
 import type { ExecFn, Kernel } from '../../src/kernel/index.js';
 import { tunBatchLines } from '../../src/kernel/tun-config.js';
+import type { TunOffload } from '../../src/kernel/tun-types.js';
 import { createLogger } from '../../src/log.js';
 import { parseCidr } from '../../src/subnet/ipv4.js';
 import type { Lease, LeaseEvent } from '../../src/subnet/types.js';
@@ -33,27 +34,31 @@ afterEach(async () => {
 });
 
 /** A udp backend on fakes: TUN, UDP network, exec (ip/sysctl) and /proc writes are all recorded. */
-function setup(own: Lease, opts: { network?: FakeUdpNetwork; netns?: string; execFails?: boolean; openTun?: (req: OpenTunRequest) => FakeTun } = {}) {
+function setup(own: Lease, opts: { network?: FakeUdpNetwork; netns?: string; execFails?: boolean; tunOffload?: TunOffload; openTun?: (req: OpenTunRequest) => FakeTun } = {}) {
   const network = opts.network ?? new FakeUdpNetwork();
   const calls: Call[] = [];
   const procWrites: string[] = [];
   const tuns: FakeTun[] = [];
+  const requests: OpenTunRequest[] = [];
   const exec = (async (cmd, args, o = {}) => {
     calls.push({ cmd, args, ...(o.input === undefined ? {} : { input: o.input }), ...(o.netns === undefined ? {} : { netns: o.netns }) });
     if (opts.execFails) throw new TwillError('TWILL_ERR_KERNEL_COMMAND', 'ip exited 2: RTNETLINK answers: Operation not permitted');
     return { stdout: '', stderr: '', code: 0 };
   }) as ExecFn;
-  const openTun = opts.openTun ?? ((req: OpenTunRequest) => tuns[tuns.push(new FakeTun(req.name)) - 1]!);
+  const openTun = (req: OpenTunRequest): FakeTun => {
+    requests.push(req);
+    return opts.openTun ? opts.openTun(req) : tuns[tuns.push(new FakeTun(req.name, req.offload)) - 1]!;
+  };
   const logger = createLogger({ level: 'silent' });
   const kernel = { netns: opts.netns } as unknown as Kernel;
   const config = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'udp', port: 8285, raw: {} } };
   const iface = { name: 'eth0', address: own.attrs.publicIP, mtu: 1500 };
   const backend = createUdpBackend(
-    { logger, network: config, ownLease: own, iface, kernel, tunName: 'twill0' },
+    { logger, network: config, ownLease: own, iface, kernel, tunName: 'twill0', tunOffload: opts.tunOffload },
     { openTun, openTransport: network.opener(own.attrs.publicIP), tunConfig: { exec, writeProc: async (path, data) => void procWrites.push(`${path}=${data.trim()}`) }, now: () => new Date('2025-01-02T03:04:05.000Z') },
   );
   started.push(backend);
-  return { backend, calls, procWrites, tuns, network };
+  return { backend, calls, procWrites, tuns, requests, network };
 }
 
 const settle = async () => {
@@ -74,10 +79,18 @@ describe('udp backend', () => {
     const { backend, calls, procWrites, tuns } = setup(A);
     await backend.start();
     expect(tuns.map((t) => t.name)).toEqual(['twill0']);
-    expect(calls).toEqual([{ cmd: 'ip', args: ['-batch', '-'], input: `${tunBatchLines({ dev: 'twill0', address: '10.244.1.0', mtu: 1472, network: '10.244.0.0/16' }).join('\n')}\n` }]);
-    expect(calls[0]!.input).toBe('address replace 10.244.1.0/32 dev twill0\nlink set dev twill0 mtu 1472 up\nroute replace 10.244.0.0/16 dev twill0 proto 116\n');
+    expect(calls).toEqual([{ cmd: 'ip', args: ['-batch', '-'], input: `${tunBatchLines({ dev: 'twill0', address: '10.244.1.0', mtu: 1472, txqueuelen: 1000, network: '10.244.0.0/16' }).join('\n')}\n` }]);
+    expect(calls[0]!.input).toBe('address replace 10.244.1.0/32 dev twill0\nlink set dev twill0 mtu 1472 txqueuelen 1000 up\nroute replace 10.244.0.0/16 dev twill0 proto 116\n');
     expect(procWrites).toEqual(['/proc/sys/net/ipv4/conf/twill0/accept_local=1', '/proc/sys/net/ipv6/conf/twill0/disable_ipv6=1']);
-    expect(backend.status()).toMatchObject({ type: 'udp', mtu: 1472, device: 'twill0', routes: 0, peers: [], tunnel: { port: 8285, packetsIn: 0, packetsOut: 0 } });
+    expect(backend.status()).toMatchObject({ type: 'udp', mtu: 1472, device: 'twill0', routes: 0, peers: [], tunnel: { port: 8285, packetsIn: 0, packetsOut: 0, icmpSent: 0, groSuperPackets: 0, groSegments: 0 } });
+  });
+
+  it("opens the TUN with the context's offload, 'gro' when none is given", async () => {
+    const byDefault = setup(A);
+    const off = setup(B, { network: byDefault.network, tunOffload: 'off' });
+    await Promise.all([byDefault.backend.start(), off.backend.start()]);
+    expect(byDefault.requests.map((r) => [r.name, r.offload])).toEqual([['twill0', 'gro']]);
+    expect(off.requests.map((r) => [r.name, r.offload])).toEqual([['twill0', 'off']]);
   });
 
   it('runs the configuration inside the kernel namespace when there is one', async () => {

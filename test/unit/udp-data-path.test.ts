@@ -1,16 +1,21 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { headerChecksumValid } from '../../src/backend/udp/checksum.js';
+import { TunnelCounters } from '../../src/backend/udp/counters.js';
 import { UdpDataPath } from '../../src/backend/udp/data-path.js';
-import { FakeTun, FakeUdpNetwork, makeIpv4Packet } from '../../src/backend/udp/fakes.js';
+import { FakeTun, FakeUdpNetwork, makeIpv4Packet, type FakeTransport } from '../../src/backend/udp/fakes.js';
 import { Forwarder } from '../../src/backend/udp/forward.js';
+import { segmentTcp4 } from '../../src/backend/udp/offload/segment.js';
 import { parseIpv4Header } from '../../src/backend/udp/packet.js';
+import type { TunOffload } from '../../src/kernel/tun-types.js';
 import { parseCidr, parseIp } from '../../src/subnet/ipv4.js';
+import { ipChecksumValid, referenceTcpChecksum, tcpSegment, tcpStream } from '../helpers/tcp-packets.js';
 
 const PORT = 8285;
 const net = (s: string) => parseCidr(s)!;
 
 interface Node {
   readonly tun: FakeTun;
+  readonly transport: FakeTransport;
   readonly fwd: Forwarder;
   readonly path: UdpDataPath;
   readonly errors: string[];
@@ -22,22 +27,23 @@ afterEach(async () => {
 });
 
 /** One node: its fake TUN, its transport on the shared fake network, its data path. */
-function node(network: FakeUdpNetwork, subnet: string, publicIP: string): Node {
-  const tun = new FakeTun();
+function node(network: FakeUdpNetwork, subnet: string, publicIP: string, offload: TunOffload): Node {
+  const tun = new FakeTun('twill0', offload);
   const own = net(subnet);
   const fwd = new Forwarder({ ownSubnet: own, tunAddress: own.addr, mtu: 1472 });
   const errors: string[] = [];
-  const path = new UdpDataPath({ forwarder: fwd, tun, transport: network.bind(publicIP, PORT), peerPort: PORT, onError: (err, where) => errors.push(`${where}: ${err.message}`) });
+  const transport = network.bind(publicIP, PORT);
+  const path = new UdpDataPath({ forwarder: fwd, tun, transport, peerPort: PORT, onError: (err, where) => errors.push(`${where}: ${err.message}`) });
   path.start();
   running.push(path);
-  return { tun, fwd, path, errors };
+  return { tun, transport, fwd, path, errors };
 }
 
 /** Two nodes that know each other: A 10.244.1.0/24 at 198.18.0.11, B 10.244.2.0/24 at 198.18.0.12. */
-function pair() {
+function pair(offload: TunOffload = 'off') {
   const network = new FakeUdpNetwork();
-  const a = node(network, '10.244.1.0/24', '198.18.0.11');
-  const b = node(network, '10.244.2.0/24', '198.18.0.12');
+  const a = node(network, '10.244.1.0/24', '198.18.0.11', offload);
+  const b = node(network, '10.244.2.0/24', '198.18.0.12', offload);
   a.path.setPeer(net('10.244.2.0/24'), '198.18.0.12');
   b.path.setPeer(net('10.244.1.0/24'), '198.18.0.11');
   return { network, a, b };
@@ -135,5 +141,87 @@ describe('two udp data paths in one process', () => {
     await settle();
     expect(a.tun.written).toHaveLength(0);
     expect(b.tun.written).toHaveLength(0);
+  });
+});
+
+/** One flow from a pod on A to a pod on B: `count` full segments of 1400 bytes (1440-byte packets, within the MTU). */
+const stream = (count: number, seq = 1000) => tcpStream(count, 1400, { src: '10.244.1.5', dst: '10.244.2.7', seq });
+
+/** What B's pod would receive: every written packet, super-packets split as the kernel splits them. */
+function resegmented(tun: FakeTun): Buffer[] {
+  const out: Buffer[] = [];
+  tun.written.forEach((pkt, i) => {
+    const mss = tun.segmentSizes[i]!;
+    if (mss === 0) out.push(pkt);
+    else expect(segmentTcp4(pkt, mss, out)).toBeTypeOf('number');
+  });
+  return out;
+}
+
+describe('TUN offload gro: inbound TCP merged per flow at the end of the loop turn', () => {
+  it('writes one burst of a flow as super-packets that split back into the same segments', async () => {
+    const { a, b } = pair('gro');
+    const sent = stream(20);
+    a.tun.emit(sent);
+    await settle();
+    expect(b.tun.written.length).toBeLessThan(20);
+    expect(b.tun.segmentSizes.some((size) => size > 0)).toBe(true);
+    const got = resegmented(b.tun);
+    expect(got.map((p) => p.readUInt32BE(24))).toEqual(sent.map((p) => p.readUInt32BE(24)));
+    expect(got.map((p) => p.subarray(40).toString('hex'))).toEqual(sent.map((p) => p.subarray(40).toString('hex')));
+    for (const p of got) {
+      expect(p[8]).toBe(62); // 64, less one at each forwarder (A's outbound, B's inbound)
+      expect(ipChecksumValid(p)).toBe(true);
+      expect(p.readUInt16BE(36)).toBe(referenceTcpChecksum(p));
+    }
+    expect(b.fwd.counters.traffic.packetsIn).toBe(20);
+    expect(b.fwd.counters.drops['tun-write-failed']).toBe(0);
+    const supers = b.tun.segmentSizes.filter((size) => size > 0).length;
+    expect(b.fwd.counters.superPackets).toBe(supers);
+    expect(b.fwd.counters.coalescedSegments).toBe(20 - (b.tun.written.length - supers)); // every segment not written alone
+  });
+
+  it('writes anything but TCP at once, inside the datagram delivery, even with a TCP segment held', async () => {
+    const { b } = pair('gro');
+    const tcp = tcpSegment({ src: '10.244.1.5', dst: '10.244.2.7', seq: 1, payload: Buffer.from('held') });
+    const icmp = makeIpv4Packet({ src: '10.244.1.5', dst: '10.244.2.7', protocol: 1, payload: Buffer.from([8, 0, 0, 0, 0, 1, 0, 1]) });
+    b.transport.receive(tcp, '198.18.0.11');
+    expect(b.tun.written).toHaveLength(0); // held for the end of the turn
+    b.transport.receive(icmp, '198.18.0.11');
+    expect(b.tun.written.map((p) => p[9])).toEqual([1]); // before any setImmediate ran
+    await settle(1);
+    expect(b.tun.written.map((p) => p[9])).toEqual([1, 6]);
+    expect(b.tun.segmentSizes).toEqual([0, 0]); // a lone segment goes as it is
+  });
+
+  it("with offload 'off' merges nothing: one write per segment, as before", async () => {
+    const { a, b } = pair('off');
+    const sent = stream(20);
+    a.tun.emit(sent);
+    await settle();
+    expect(b.tun.batches).toEqual(sent.map(() => 1));
+    expect(b.tun.segmentSizes).toEqual(sent.map(() => 0));
+    expect(b.tun.written.map((p) => p.readUInt32BE(24))).toEqual(sent.map((p) => p.readUInt32BE(24)));
+  });
+
+  it('counts a super-packet the full TUN refuses as one tun-write-failed drop, then carries on', async () => {
+    const { a, b } = pair('gro');
+    b.tun.acceptNext = 0;
+    a.tun.emit(stream(20));
+    await settle();
+    expect(b.tun.written).toHaveLength(0);
+    expect(b.tun.batches).toEqual([1]); // the 20 segments went as one super-packet
+    expect(b.fwd.counters.drops['tun-write-failed']).toBe(1);
+    a.tun.emit(stream(20, 1000 + 20 * 1400));
+    await settle();
+    expect(resegmented(b.tun)).toHaveLength(20);
+    expect(b.fwd.counters.drops['tun-write-failed']).toBe(1);
+  });
+
+  it('TunnelCounters.coalesced counts super-packets and the segments inside them', () => {
+    const c = new TunnelCounters();
+    c.coalesced(20);
+    c.coalesced(3);
+    expect([c.superPackets, c.coalescedSegments]).toEqual([2, 23]);
   });
 });

@@ -13,6 +13,9 @@ import { PeerBook } from './peer-book.js';
 import { openKernelTun, type OpenTunFn } from './tun-open.js';
 import type { OpenTransport, UdpTransport } from './transport.js';
 
+/** TUN txqueuelen: with GRO, pods ack per super-packet and senders burst past the default 500 (retransmits). */
+const TUN_TXQUEUELEN = 1000;
+
 export interface UdpBackendOptions {
   readonly openTun?: OpenTunFn;
   readonly openTransport?: OpenTransport;
@@ -107,7 +110,7 @@ class UdpBackend implements Backend {
       routes: peers.filter((p) => p.state === 'programmed').length,
       peers,
       drops: counters.dropsSnapshot(),
-      tunnel: { ...counters.traffic.snapshot(), port: this.port, icmpSent: counters.icmpSent, ...(this.failure ? { error: this.failure } : {}) },
+      tunnel: { ...counters.traffic.snapshot(), port: this.port, icmpSent: counters.icmpSent, groSuperPackets: counters.superPackets, groSegments: counters.coalescedSegments, ...(this.failure ? { error: this.failure } : {}) },
     };
   }
 
@@ -142,7 +145,7 @@ class UdpBackend implements Backend {
   private openDevice(): TunDevice {
     const open = this.opts.openTun ?? openKernelTun;
     try {
-      return open({ name: this.ctx.tunName, netns: this.ctx.kernel.netns, onError: (err) => this.deviceFailed(err) });
+      return open({ name: this.ctx.tunName, netns: this.ctx.kernel.netns, offload: this.ctx.tunOffload ?? 'gro', onError: (err) => this.deviceFailed(err) });
     } catch (err) {
       if (isTwillError(err)) throw err;
       throw new TwillError('TWILL_ERR_UDP_TUN', `cannot create TUN device ${this.ctx.tunName}: ${(err as Error).message}`, { cause: err, details: { name: this.ctx.tunName } });
@@ -151,7 +154,7 @@ class UdpBackend implements Backend {
 
   private async configureDevice(dev: string): Promise<void> {
     const { network, ownLease, kernel } = this.ctx;
-    const config = { dev, address: formatIp(tunAddress(ownLease.subnet)), mtu: this.mtu, network: formatCidr(network.network) };
+    const config = { dev, address: formatIp(tunAddress(ownLease.subnet)), mtu: this.mtu, txqueuelen: TUN_TXQUEUELEN, network: formatCidr(network.network) };
     try {
       await configureTun(config, { ...this.opts.tunConfig, netns: kernel.netns });
     } catch (err) {

@@ -70,14 +70,27 @@ export interface TrafficSnapshot {
   readonly bytesOut: number;
 }
 
-/** The tunnel's totals. ICMP errors generated locally are counted apart from forwarded traffic. */
+/**
+ * The tunnel's totals. ICMP errors generated locally are counted apart from forwarded traffic,
+ * and so is TUN offload: super-packets written, and the segments merged into them.
+ */
 export class TunnelCounters {
   readonly drops: DropCounts = zeroDrops();
   readonly traffic = new Traffic();
   icmpSent = 0;
+  /** TCP super-packets written to the TUN (offload 'gro'). */
+  superPackets = 0;
+  /** Segments carried inside those super-packets. */
+  coalescedSegments = 0;
 
-  drop(reason: DropReason): void {
-    this.drops[reason]++;
+  drop(reason: DropReason, packets = 1): void {
+    this.drops[reason] += packets;
+  }
+
+  /** Super-packets (one unless told) carrying `segments` segments in all went into the TUN. */
+  coalesced(segments: number, superPackets = 1): void {
+    this.superPackets += superPackets;
+    this.coalescedSegments += segments;
   }
 
   /** A copy with every reason present (zeros included), so that consumers see stable keys. */

@@ -4,7 +4,7 @@
  * udp data paths in one process on these, without root.
  */
 import { TwillError } from '../../errors.js';
-import type { TunDevice } from '../../kernel/tun-types.js';
+import type { TunDevice, TunOffload } from '../../kernel/tun-types.js';
 import { parseIp } from '../../subnet/ipv4.js';
 import { writeHeaderChecksum } from './checksum.js';
 import type { OpenTransport, TransportHandlers, UdpTransport } from './transport.js';
@@ -14,23 +14,31 @@ export class FakeTun implements TunDevice {
   readonly written: Buffer[] = [];
   /** The size of each write() batch. */
   readonly batches: number[] = [];
+  /** The segment size of each packet in `written` (0: an ordinary packet). */
+  readonly segmentSizes: number[] = [];
   closed = false;
   /** How many packets the next write() accepts (then unlimited again); simulates a full queue. */
   acceptNext: number | null = null;
   private onPackets: ((packets: readonly Buffer[]) => void) | null = null;
 
-  constructor(readonly name = 'twill0') {}
+  constructor(
+    readonly name = 'twill0',
+    readonly offload: TunOffload = 'off',
+  ) {}
 
   start(onPackets: (packets: readonly Buffer[]) => void): void {
     this.onPackets = onPackets;
   }
 
-  write(packets: readonly Buffer[]): number {
+  write(packets: readonly Buffer[], segmentSizes?: Uint32Array): number {
     if (this.closed) return 0;
     this.batches.push(packets.length);
     const n = Math.min(packets.length, this.acceptNext ?? packets.length);
     this.acceptNext = null;
-    for (let i = 0; i < n; i++) this.written.push(Buffer.from(packets[i]!));
+    for (let i = 0; i < n; i++) {
+      this.written.push(Buffer.from(packets[i]!));
+      this.segmentSizes.push(this.offload === 'gro' ? (segmentSizes?.[i] ?? 0) : 0);
+    }
     return n;
   }
 

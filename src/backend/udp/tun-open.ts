@@ -3,11 +3,12 @@
  * addon lazily, on open). The backend takes an OpenTunFn so that tests can hand it a fake.
  */
 import { openTun } from '../../kernel/tun.js';
-import type { TunDevice } from '../../kernel/tun-types.js';
+import type { TunDevice, TunOffload } from '../../kernel/tun-types.js';
 
 export interface OpenTunRequest {
   readonly name: string;
   readonly netns?: string;
+  readonly offload: TunOffload;
   /** Reading failed for good (the device was deleted under us); the data path has stopped. */
   readonly onError: (err: Error) => void;
 }
