@@ -3,7 +3,7 @@
  *
  *   open(name, nsPath|null, offload) -> { handle, name, offload }
  *                                  /dev/net/tun + TUNSETIFF (IFF_TUN | IFF_NO_PI, and
- *                                  IFF_VNET_HDR + TUNSETOFFLOAD when asked: OFFLOAD_* in tun.h)
+ *                                  IFF_VNET_HDR when asked: OFFLOAD_VNET in tun.h)
  *   start(handle, onBatch, mode)   batches -> onBatch(ArrayBuffer)            (tun_read.c)
  *   write(handle, buffers[], counters, segmentSizes?) -> written             (tun_write.c)
  *   close(handle)                  stops the reader, closes the fd (the device goes)
@@ -70,13 +70,6 @@ static void open_tun(open_req *r) {
     close(fd);
     return;
   }
-  /* Without this the kernel segments and checksums everything before handing it over. */
-  if ((r->offload & OFFLOAD_TSO) && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) < 0) {
-    r->err = errno;
-    r->syscall = "ioctl TUNSETOFFLOAD";
-    close(fd);
-    return;
-  }
   memcpy(r->name, ifr.ifr_name, IFNAMSIZ); /* the kernel expands patterns like tun%d */
   r->name[IFNAMSIZ - 1] = '\0';
   r->fd = fd;
@@ -129,7 +122,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
 
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 2) {
-    napi_throw_type_error(env, NULL, "open(name, nsPath) expects two arguments");
+    napi_throw_type_error(env, NULL, "open(name, nsPath, offload) expects two or three arguments");
     return NULL;
   }
   if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
@@ -140,10 +133,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
     throw_errno(env, EINVAL, "name");
     return NULL;
   }
-  if (argc >= 3 && napi_get_value_uint32(env, argv[2], &offload) == napi_ok) {
-    /* TSO reads need the virtio header to say where a super-packet's segments are. */
-    req.offload = (int)(offload & OFFLOAD_TSO ? OFFLOAD_TSO | OFFLOAD_VNET : offload & OFFLOAD_VNET);
-  }
+  if (argc >= 3 && napi_get_value_uint32(env, argv[2], &offload) == napi_ok) req.offload = (int)(offload & OFFLOAD_VNET);
   memset(req.name, 0, sizeof req.name);
   CHECK(env, napi_get_value_string_utf8(env, argv[0], req.name, sizeof req.name, &len));
   CHECK(env, napi_typeof(env, argv[1], &ns_type));

@@ -1,24 +1,35 @@
 /** Pure: which labs a bench run needs, in which order, and about how long each step takes. */
 import { TwillError } from '../errors.js';
 import type { LabBackend } from '../lab/topology.js';
-import { BENCH_CASES, type BenchCase, type BenchSettings } from './results.js';
+import { BENCH_CASES, BUSY_PING_INTERVAL_S, BUSY_PINGS, PING_INTERVAL_S, type BenchCase, type BenchSettings } from './results.js';
 
 export interface LabRun {
   readonly backend: LabBackend;
+  /** Who carries the packets: twill's agents, or flannel's udp proxy in C in their place. */
+  readonly dataPath: DataPath;
   /** The cases measured in this lab, in the order given by --cases. */
   readonly cases: readonly BenchCase[];
 }
 
+export type DataPath = 'twill' | 'flannel-udp';
+
+const LAB_OF: Readonly<Record<Exclude<BenchCase, 'underlay'>, Pick<LabRun, 'backend' | 'dataPath'>>> = {
+  'host-gw': { backend: 'host-gw', dataPath: 'twill' },
+  udp: { backend: 'udp', dataPath: 'twill' },
+  'flannel-udp': { backend: 'udp', dataPath: 'flannel-udp' },
+};
+
 /**
- * One lab per backend. The underlay (host namespace to host namespace, no twill) needs a lab but
- * no particular backend: it shares host-gw's lab if that runs, else udp's, else gets a host-gw lab.
+ * One lab per case. The underlay (host namespace to host namespace, no twill) needs a lab but
+ * no particular backend: it shares host-gw's lab if that runs, else the first twill lab, else
+ * gets a host-gw lab. flannel-udp is a udp lab whose agents the bench replaces.
  */
 export function planLabs(cases: readonly BenchCase[]): LabRun[] {
-  const backends: LabBackend[] = [];
-  for (const c of cases) if (c !== 'underlay' && !backends.includes(c)) backends.push(c);
-  const underlayLab: LabBackend = backends.includes('host-gw') ? 'host-gw' : (backends[0] ?? 'host-gw');
-  if (cases.includes('underlay') && !backends.includes(underlayLab)) backends.push(underlayLab);
-  return backends.map((backend) => ({ backend, cases: cases.filter((c) => c === backend || (c === 'underlay' && backend === underlayLab)) }));
+  const labs = cases.flatMap((c): LabRun[] => (c === 'underlay' ? [] : [{ ...LAB_OF[c], cases: [c] }]));
+  if (!cases.includes('underlay')) return labs;
+  const host = labs.find((l) => l.backend === 'host-gw') ?? labs.find((l) => l.dataPath === 'twill');
+  if (!host) return [...labs, { backend: 'host-gw', dataPath: 'twill', cases: ['underlay'] }];
+  return labs.map((l) => (l === host ? { ...l, cases: cases.filter((c) => c === 'underlay' || l.cases.includes(c)) } : l));
 }
 
 /** `--cases underlay,udp`: known names, each once, at least one. */
@@ -37,20 +48,21 @@ export function parseCases(text: string): BenchCase[] {
 export const estimate = {
   labUp: (hosts: number) => 4 + hosts,
   labDown: () => 2,
-  ping: (pings: number) => pings * 0.01 + 0.5,
+  ping: (pings: number, intervalSeconds = PING_INTERVAL_S) => pings * intervalSeconds + 0.5,
   iperf: (seconds: number) => seconds + 1,
   joins: (joins: number) => joins * 1,
 };
 
-/** Every step of one case run: ping, three iperf3 tests. */
+/** Every step of one case run: the idle and the busy ping series, three iperf3 tests. */
 export function runSeconds(s: Pick<BenchSettings, 'durationSeconds' | 'pings'>): number {
-  return estimate.ping(s.pings) + 3 * estimate.iperf(s.durationSeconds);
+  return estimate.ping(s.pings) + estimate.ping(BUSY_PINGS, BUSY_PING_INTERVAL_S) + 3 * estimate.iperf(s.durationSeconds);
 }
 
 export function estimateSeconds(s: BenchSettings, labs: readonly LabRun[]): number {
   return labs.reduce((sum, lab) => {
-    const joins = lab.cases.some((c) => c !== 'underlay') ? estimate.joins(s.joins) : 0;
-    return sum + estimate.labUp(s.hosts) + estimate.labDown() + joins + lab.cases.length * s.repeat * runSeconds(s);
+    const joins = lab.dataPath === 'twill' && lab.cases.some((c) => c !== 'underlay') ? estimate.joins(s.joins) : 0;
+    const swap = lab.dataPath === 'flannel-udp' ? estimate.labDown() : 0;
+    return sum + estimate.labUp(s.hosts) + estimate.labDown() + swap + joins + lab.cases.length * s.repeat * runSeconds(s);
   }, 0);
 }
 

@@ -5,10 +5,20 @@ import { median, quantile, spread, type Spread, type TcpSample, type UdpSample }
  * summary (medians, spreads, ratios) is derived from it by `summarize`, which the report, the
  * chart and the tests all use. Pure.
  */
-export const BENCH_CASES = ['underlay', 'host-gw', 'udp'] as const;
+export const BENCH_CASES = ['underlay', 'host-gw', 'udp', 'flannel-udp'] as const;
 export type BenchCase = (typeof BENCH_CASES)[number];
 
-export const RESULTS_SCHEMA = 'twill-bench/1';
+export const RESULTS_SCHEMA = 'twill-bench/2';
+
+/**
+ * The two ping series of a run, from the same namespace to the same address: idle (the
+ * --pings count, 10 ms apart, the path goes cold between packets) and then busy (back to back,
+ * 0.2 ms apart, which only root may ask of ping). Here, not in run.ts, so the tables can say how
+ * the series were taken.
+ */
+export const PING_INTERVAL_S = 0.01;
+export const BUSY_PINGS = 1000;
+export const BUSY_PING_INTERVAL_S = 0.0002;
 
 export interface Machine {
   readonly cores: number;
@@ -41,9 +51,12 @@ export interface RunSample {
   readonly tcp1: TcpSample;
   readonly tcp4: TcpSample;
   readonly udp: UdpSample;
-  /** One per ping reply. */
+  /** One per ping reply: the idle series (PING_INTERVAL_S apart). */
   readonly rttMs: readonly number[];
   readonly pingsSent: number;
+  /** One per ping reply: the busy series (BUSY_PING_INTERVAL_S apart), taken right after the idle one. */
+  readonly rttBusyMs: readonly number[];
+  readonly busyPingsSent: number;
   /** null where there is no agent (underlay). */
   readonly agentCpu: AgentCpuSample | null;
 }
@@ -78,6 +91,13 @@ export interface Ratios {
   readonly tcp4: number;
   readonly udp: number;
   readonly rttMedian: number;
+  readonly rttBusyMedian: number;
+}
+
+/** ms a case's round trip adds over host-gw's: difference of the medians, per ping series. */
+export interface AddedRtt {
+  readonly idle: number;
+  readonly busy: number;
 }
 
 export interface CaseSummary {
@@ -87,10 +107,14 @@ export interface CaseSummary {
   readonly tcp4Bps: Spread;
   readonly udpDatagramsPerSecond: Spread;
   readonly udpLossPercent: Spread;
-  /** Per run: the median and the 99th percentile of its pings; then median and spread over runs. */
+  /** Per run: the median and the 99th percentile of its idle pings; then median and spread over runs. */
   readonly rttMedianMs: Spread;
   readonly rttP99Ms: Spread;
+  /** Per run the median of its busy pings; then median and spread over runs. */
+  readonly rttBusyMedianMs: Spread;
+  /** Replies counted, idle and busy series. */
   readonly pings: number;
+  readonly busyPings: number;
   /** Agent CPU seconds per GB (1e9 bytes) received; null without agents. */
   readonly cpuSecondsPerGB: Spread | null;
   readonly agentInDataPath: boolean;
@@ -99,6 +123,11 @@ export interface CaseSummary {
   /** This case's medians over the underlay's and host-gw's (null when that case did not run). */
   readonly vsUnderlay: Ratios | null;
   readonly vsHostGw: Ratios | null;
+  /** Round trip over host-gw's (negative: faster); 0 for host-gw, null when host-gw did not run. */
+  readonly addedRttMs: AddedRtt | null;
+  /** The udp yardstick: this case over flannel's udp proxy loop, and its round trip over that one's. */
+  readonly vsFlannelUdp: Ratios | null;
+  readonly addedRttOverFlannelUdpMs: AddedRtt | null;
 }
 
 export const cpuSecondsPerGB = (s: AgentCpuSample): number => (s.bytes > 0 ? s.cpuSeconds / (s.bytes / 1e9) : NaN);
@@ -119,7 +148,9 @@ function baseFigures(c: CaseResult) {
     udpLossPercent: spread(runs.map((r) => r.udp.lossPercent)),
     rttMedianMs: spread(runs.map((r) => median(r.rttMs))),
     rttP99Ms: spread(runs.map((r) => quantile(r.rttMs, 0.99))),
+    rttBusyMedianMs: spread(runs.map((r) => median(r.rttBusyMs))),
     pings: runs.reduce((n, r) => n + r.rttMs.length, 0),
+    busyPings: runs.reduce((n, r) => n + r.rttBusyMs.length, 0),
     cpuSecondsPerGB: cpu.length > 0 ? spread(cpu) : null,
     agentInDataPath: c.agentInDataPath,
     convergenceMs: joins.length > 0 ? { median: median(joins), worst: Math.max(...joins), joins: joins.length } : null,
@@ -135,13 +166,27 @@ function ratios(c: Figures, base: Figures | undefined): Ratios | null {
     tcp4: c.tcp4Bps.median / base.tcp4Bps.median,
     udp: c.udpDatagramsPerSecond.median / base.udpDatagramsPerSecond.median,
     rttMedian: c.rttMedianMs.median / base.rttMedianMs.median,
+    rttBusyMedian: c.rttBusyMedianMs.median / base.rttBusyMedianMs.median,
   };
 }
 
-/** Medians and spreads per case, and each case's ratio to the underlay and to host-gw. */
+function addedRtt(c: Figures, base: Figures | undefined): AddedRtt | null {
+  if (!base) return null;
+  return { idle: c.rttMedianMs.median - base.rttMedianMs.median, busy: c.rttBusyMedianMs.median - base.rttBusyMedianMs.median };
+}
+
+/** Medians and spreads per case, each case's ratio to the underlay and to host-gw, and its round trip over host-gw's. */
 export function summarize(results: Pick<BenchResults, 'cases'>): CaseSummary[] {
   const figures = results.cases.map(baseFigures);
   const underlay = figures.find((f) => f.name === 'underlay');
   const hostGw = figures.find((f) => f.name === 'host-gw');
-  return figures.map((f) => ({ ...f, vsUnderlay: ratios(f, underlay), vsHostGw: ratios(f, hostGw) }));
+  const flannel = figures.find((f) => f.name === 'flannel-udp');
+  return figures.map((f) => ({
+    ...f,
+    vsUnderlay: ratios(f, underlay),
+    vsHostGw: ratios(f, hostGw),
+    addedRttMs: addedRtt(f, hostGw),
+    vsFlannelUdp: ratios(f, flannel),
+    addedRttOverFlannelUdpMs: addedRtt(f, flannel),
+  }));
 }

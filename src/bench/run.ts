@@ -9,8 +9,9 @@ import { loadState, type LabState } from '../lab/state.js';
 import type { LabBackend } from '../lab/topology.js';
 import { labUp, type LabDeps } from '../lab/up.js';
 import { CONVERGENCE_METHOD, measureJoins, removeJoinLease } from './convergence.js';
+import { replaceAgentsWithFlannelUdp } from './flannel-udp.js';
 import { estimate, estimateSeconds, planLabs, Progress, type LabRun } from './plan.js';
-import { RESULTS_SCHEMA, type AgentCpuSample, type BenchCase, type BenchResults, type BenchSettings, type CaseResult, type JoinSample, type Machine, type RunSample } from './results.js';
+import { BUSY_PING_INTERVAL_S, BUSY_PINGS, PING_INTERVAL_S, RESULTS_SCHEMA, type AgentCpuSample, type BenchCase, type BenchResults, type BenchSettings, type CaseResult, type JoinSample, type Machine, type RunSample } from './results.js';
 import { iperfTcp, iperfUdp, pingRtts } from './stats.js';
 
 export interface BenchOptions {
@@ -20,7 +21,6 @@ export interface BenchOptions {
 }
 
 const UDP_PAYLOAD = 1400;
-const PING_INTERVAL_S = 0.01;
 
 export function machine(): Machine {
   const cpu = cpus();
@@ -64,12 +64,19 @@ async function runLab(lab: LabRun, ctx: Ctx): Promise<CaseResult[]> {
   const { settings } = ctx.opts;
   const name = ctx.opts.lab;
   const dir = defaultLabDir(name);
-  const where = `${lab.backend} lab`;
+  const reference = lab.dataPath === 'flannel-udp';
+  const where = reference ? 'flannel-udp lab' : `${lab.backend} lab`;
   const running = await runningLab(name, dir, lab.backend);
+  // The reference replaces a lab's agents: never those of a lab someone else brought up.
+  if (running && reference) throw new TwillError('TWILL_ERR_LAB_STATE', `the flannel-udp case builds its own lab "${name}", but one is up: run "twill lab down --name ${name}" or pick another --name`);
   step(ctx, where, running ? `reusing the running lab "${name}" (${running.hosts.length} hosts)` : `lab up: ${settings.hosts} hosts, ${lab.backend}`, estimate.labUp(settings.hosts));
-  const state = running ?? (await labUp({ name, dir, hosts: settings.hosts, podsPerHost: 1, backend: lab.backend, topology: 'flat' }, { ...ctx.deps, report: (l) => ctx.deps.report(`  ${l}`) }));
-  const withAgents = lab.cases.some((c) => c !== 'underlay');
+  let state = running ?? (await labUp({ name, dir, hosts: settings.hosts, podsPerHost: 1, backend: lab.backend, topology: 'flat' }, { ...ctx.deps, report: (l) => ctx.deps.report(`  ${l}`) }));
+  const withAgents = !reference && lab.cases.some((c) => c !== 'underlay');
   try {
+    if (reference) {
+      step(ctx, where, "replacing h1's and h2's agents with flannel's udp proxy loop (C)", estimate.labDown());
+      state = await replaceAgentsWithFlannelUdp(state, ctx.deps.signal);
+    }
     const runs = new Map<BenchCase, RunSample[]>(lab.cases.map((c) => [c, []]));
     for (let i = 1; i <= settings.repeat; i++) {
       for (const c of lab.cases) runs.get(c)?.push(await measureRun(c, state, `${c} run ${i}/${settings.repeat}`, ctx));
@@ -78,9 +85,9 @@ async function runLab(lab: LabRun, ctx: Ctx): Promise<CaseResult[]> {
     return lab.cases.map((c) => ({
       name: c,
       lab: { name, backend: lab.backend, reused: running !== null },
-      agentInDataPath: c === 'udp',
+      agentInDataPath: c === 'udp' || c === 'flannel-udp',
       runs: runs.get(c) ?? [],
-      convergence: c === 'underlay' ? null : { method: CONVERGENCE_METHOD, joins },
+      convergence: withAgents && c !== 'underlay' ? { method: CONVERGENCE_METHOD, joins } : null,
     }));
   } finally {
     if (!running) {
@@ -123,9 +130,12 @@ async function measureRun(c: BenchCase, state: LabState, where: string, ctx: Ctx
   const iperf = { serverNs: ends.toNs, clientNs: ends.fromNs, serverIp: ends.toIp, seconds: settings.durationSeconds, signal };
   const d = settings.durationSeconds;
 
-  step(ctx, where, `ping ×${settings.pings}, ${PING_INTERVAL_S * 1000} ms apart`, estimate.ping(settings.pings));
+  step(ctx, where, `ping ×${settings.pings}, ${PING_INTERVAL_S * 1000} ms apart (idle path)`, estimate.ping(settings.pings));
   const rttMs = pingRtts(await ping(ends.fromNs, ends.toIp, settings.pings, PING_INTERVAL_S, signal));
-  if (rttMs.length === 0) throw new TwillError('TWILL_ERR_LAB_STATE', `${where}: no ping replies from ${ends.toIp} (${ends.toNs})`);
+  if (rttMs.length === 0) throw noReplies(where, ends, 'idle');
+  step(ctx, where, `ping ×${BUSY_PINGS}, ${BUSY_PING_INTERVAL_S * 1000} ms apart (busy path)`, estimate.ping(BUSY_PINGS, BUSY_PING_INTERVAL_S));
+  const rttBusyMs = pingRtts(await ping(ends.fromNs, ends.toIp, BUSY_PINGS, BUSY_PING_INTERVAL_S, signal));
+  if (rttBusyMs.length === 0) throw noReplies(where, ends, 'busy');
 
   step(ctx, where, `iperf3 TCP, 1 stream, ${d} s`, estimate.iperf(d));
   const agents = c === 'underlay' ? [] : state.hosts.slice(0, 2);
@@ -138,8 +148,11 @@ async function measureRun(c: BenchCase, state: LabState, where: string, ctx: Ctx
   const tcp4 = iperfTcp(await iperf3({ ...iperf, streams: 4 }));
   step(ctx, where, `iperf3 UDP, ${UDP_PAYLOAD} B datagrams, unlimited rate, ${d} s`, estimate.iperf(d));
   const udp = iperfUdp(await iperf3({ ...iperf, streams: 1, udpPayloadBytes: UDP_PAYLOAD }), UDP_PAYLOAD);
-  return { tcp1, tcp4, udp, rttMs, pingsSent: settings.pings, agentCpu };
+  return { tcp1, tcp4, udp, rttMs, pingsSent: settings.pings, rttBusyMs, busyPingsSent: BUSY_PINGS, agentCpu };
 }
+
+const noReplies = (where: string, ends: Endpoints, series: 'idle' | 'busy'): TwillError =>
+  new TwillError('TWILL_ERR_LAB_STATE', `${where}: no ping replies from ${ends.toIp} (${ends.toNs}) in the ${series} series`);
 
 /** Summed CPU seconds of the hosts' agents; null without agents or when one is gone. */
 async function cpuSeconds(hosts: readonly LabState['hosts'][number][]): Promise<number | null> {

@@ -1,18 +1,20 @@
 /**
  * Pure: report.svg, a hand-written bar chart readable without the table. Left panel: TCP
- * throughput per case (1 and 4 streams); right panel: ping round trip per case (median, p99).
+ * throughput per case (1 and 4 streams); right panel: ping round trip per case (idle median,
+ * busy median, idle p99).
  * Whiskers show the spread over runs when there was more than one.
  */
-import type { BenchResults, CaseSummary } from './results.js';
+import { BUSY_PING_INTERVAL_S, BUSY_PINGS, PING_INTERVAL_S, type BenchResults, type CaseSummary } from './results.js';
 import type { Spread } from './stats.js';
 import { fmtNum, machineLine } from './table.js';
 
 const W = 900;
 const H = 460;
-const PANEL = { top: 110, height: 260, width: 360 } as const;
+const PANEL = { top: 120, height: 260, width: 360 } as const;
 const LEFT_X = 70;
 const RIGHT_X = 510;
-const COLORS = ['#3b6ea8', '#9cc3e6'] as const;
+const COLORS = { dark: '#3b6ea8', light: '#9cc3e6', busy: '#e3923f' } as const;
+const LEGEND_STEP = 120;
 
 export function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
@@ -31,6 +33,7 @@ const tick = (v: number): string => String(Number(v.toPrecision(3)));
 
 interface Series {
   readonly label: string;
+  readonly color: string;
   readonly value: (c: CaseSummary) => Spread;
 }
 
@@ -38,7 +41,7 @@ interface Panel {
   readonly x: number;
   readonly title: string;
   readonly scale: number;
-  readonly series: readonly [Series, Series];
+  readonly series: readonly Series[];
 }
 
 const text = (x: number, y: number, s: string, attrs = ''): string =>
@@ -54,25 +57,26 @@ function panel(p: Panel, cases: readonly CaseSummary[]): string {
     out.push(text(p.x - 6, y(v) + 4, tick(v), 'text-anchor="end" class="axis"'));
   }
   const group = PANEL.width / Math.max(1, cases.length);
-  const bar = Math.min(48, (group * 0.7) / 2);
+  const bars = p.series.length;
+  const bar = Math.min(48, (group * 0.85) / bars);
   cases.forEach((c, ci) => {
-    const gx = p.x + ci * group + (group - 2 * bar) / 2;
+    const gx = p.x + ci * group + (group - bars * bar) / 2;
     p.series.forEach((s, si) => {
       const v = s.value(c);
       const [x, top] = [gx + si * bar, y(v.median / p.scale)];
-      out.push(`<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(bar - 2).toFixed(1)}" height="${(y(0) - top).toFixed(1)}" fill="${COLORS[si]}"><title>${escapeXml(`${c.name} ${s.label}: ${fmtNum(v.median / p.scale)}`)}</title></rect>`);
+      out.push(`<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(bar - 2).toFixed(1)}" height="${(y(0) - top).toFixed(1)}" fill="${s.color}"><title>${escapeXml(`${c.name} ${s.label}: ${fmtNum(v.median / p.scale)}`)}</title></rect>`);
       if (v.n > 1) {
         const mid = x + (bar - 2) / 2;
         out.push(`<line x1="${mid.toFixed(1)}" x2="${mid.toFixed(1)}" y1="${y(v.max / p.scale).toFixed(1)}" y2="${y(v.min / p.scale).toFixed(1)}" class="whisker"/>`);
       }
       out.push(text(x + (bar - 2) / 2, Math.min(top, y(v.max / p.scale)) - 4, fmtNum(v.median / p.scale), 'text-anchor="middle" class="val"'));
     });
-    out.push(text(gx + bar, y(0) + 18, c.name, 'text-anchor="middle" class="case"'));
+    out.push(text(gx + (bars * bar) / 2, y(0) + 18, c.name, 'text-anchor="middle" class="case"'));
   });
   out.push(`<line x1="${p.x}" x2="${p.x + PANEL.width}" y1="${y(0)}" y2="${y(0)}" class="base"/>`);
   p.series.forEach((s, si) => {
-    const lx = p.x + si * 150;
-    out.push(`<rect x="${lx}" y="${PANEL.top + PANEL.height + 34}" width="12" height="12" fill="${COLORS[si]}"/>`);
+    const lx = p.x + si * LEGEND_STEP;
+    out.push(`<rect x="${lx}" y="${PANEL.top + PANEL.height + 34}" width="12" height="12" fill="${s.color}"/>`);
     out.push(text(lx + 18, PANEL.top + PANEL.height + 44, s.label, 'class="axis"'));
   });
   return out.join('\n');
@@ -82,12 +86,13 @@ export function renderSvg(results: BenchResults, cases: readonly CaseSummary[]):
   const s = results.settings;
   const runs = s.repeat > 1 ? `median of ${s.repeat} runs, whiskers min–max` : '1 run';
   const left = panel({ x: LEFT_X, title: 'TCP throughput pod to pod, Gbit/s (higher is better)', scale: 1e9, series: [
-    { label: '1 stream', value: (c) => c.tcp1Bps },
-    { label: '4 streams', value: (c) => c.tcp4Bps },
+    { label: '1 stream', color: COLORS.dark, value: (c) => c.tcp1Bps },
+    { label: '4 streams', color: COLORS.light, value: (c) => c.tcp4Bps },
   ] }, cases);
   const right = panel({ x: RIGHT_X, title: 'Ping round trip pod to pod, ms (lower is better)', scale: 1, series: [
-    { label: 'median', value: (c) => c.rttMedianMs },
-    { label: '99th percentile', value: (c) => c.rttP99Ms },
+    { label: 'idle median', color: COLORS.dark, value: (c) => c.rttMedianMs },
+    { label: 'busy median', color: COLORS.busy, value: (c) => c.rttBusyMedianMs },
+    { label: 'idle 99th pct.', color: COLORS.light, value: (c) => c.rttP99Ms },
   ] }, cases);
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
@@ -95,7 +100,8 @@ export function renderSvg(results: BenchResults, cases: readonly CaseSummary[]):
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
     text(LEFT_X - 50, 28, `twill bench: what encapsulation costs (${results.date.slice(0, 10)})`, 'class="t"'),
     text(LEFT_X - 50, 48, machineLine(results.machine), 'class="sub"'),
-    text(LEFT_X - 50, 64, `iperf3 ${s.durationSeconds} s per test, ${s.pings} pings per run, ${runs}; underlay = host to host, no twill`, 'class="sub"'),
+    text(LEFT_X - 50, 64, `iperf3 ${s.durationSeconds} s per test, ${runs}; underlay = host to host, no twill`, 'class="sub"'),
+    text(LEFT_X - 50, 78, `pings per run: ${s.pings}, ${PING_INTERVAL_S * 1000} ms apart (idle), then ${BUSY_PINGS}, ${BUSY_PING_INTERVAL_S * 1000} ms apart (busy)`, 'class="sub"'),
     left,
     right,
     '</svg>',

@@ -1,5 +1,5 @@
 /** Pure: the bench's tables (terminal and report.md share them) and report.md around them. */
-import type { BenchResults, CaseSummary, Machine, Ratios } from './results.js';
+import { BUSY_PING_INTERVAL_S, BUSY_PINGS, PING_INTERVAL_S, type AddedRtt, type BenchResults, type CaseSummary, type Machine, type Ratios } from './results.js';
 import type { Spread } from './stats.js';
 
 /** Three significant figures or so, without exponent notation. */
@@ -23,6 +23,15 @@ export const gbps = (s: Spread): string => withSpread(s, 1e9, ' Gbit/s');
 export const kdps = (s: Spread): string => withSpread(s, 1e3, 'k/s');
 export const ms = (s: Spread): string => withSpread(s, 1, ' ms');
 
+/** A difference with its sign: "+0.58", "-0.02", "0". */
+export const fmtSigned = (x: number): string => (x > 0 ? `+${fmtNum(x)}` : x < 0 ? fmtNum(x) : '0');
+
+/** "+0.58 / +0.13 ms": the round trip over host-gw's, idle / busy; "-" without host-gw. */
+export const addedRttCell = (a: AddedRtt | null): string => (a ? `${fmtSigned(a.idle)} / ${fmtSigned(a.busy)} ms` : '-');
+
+const IDLE_APART = `${PING_INTERVAL_S * 1000} ms apart`;
+const BUSY_APART = `${BUSY_PING_INTERVAL_S * 1000} ms apart`;
+
 export function machineLine(m: Machine): string {
   return `${m.cores} × ${m.cpuModel}, ${m.memoryGiB} GiB, Linux ${m.kernel} (${m.arch}), Node.js ${m.node}`;
 }
@@ -44,7 +53,7 @@ function markdownTable(head: readonly string[], rows: readonly (readonly string[
 }
 
 export function absoluteTable(cases: readonly CaseSummary[]): string {
-  const head = ['case', 'TCP 1 stream', 'TCP 4 streams', 'UDP 1400 B received', 'UDP loss', 'RTT median', 'RTT p99', 'agent CPU', 'convergence median / worst'];
+  const head = ['case', 'TCP 1 stream', 'TCP 4 streams', 'UDP 1400 B received', 'UDP loss', `RTT idle (${IDLE_APART})`, `RTT busy (${BUSY_APART})`, 'RTT p99', 'agent CPU', 'convergence median / worst'];
   const rows = cases.map((c) => [
     c.name,
     gbps(c.tcp1Bps),
@@ -52,6 +61,7 @@ export function absoluteTable(cases: readonly CaseSummary[]): string {
     kdps(c.udpDatagramsPerSecond),
     withSpread(c.udpLossPercent, 1, ' %'),
     ms(c.rttMedianMs),
+    ms(c.rttBusyMedianMs),
     ms(c.rttP99Ms),
     cpuCell(c),
     convergenceCell(c),
@@ -61,7 +71,10 @@ export function absoluteTable(cases: readonly CaseSummary[]): string {
 
 export function ratioTable(cases: readonly CaseSummary[]): string {
   const pair = (r: Ratios | null, k: keyof Ratios): string => (r ? fmtRatio(r[k]) : '-');
-  const head = ['case', 'TCP 1 ÷ underlay', 'TCP 1 ÷ host-gw', 'TCP 4 ÷ underlay', 'TCP 4 ÷ host-gw', 'UDP rate ÷ underlay', 'UDP rate ÷ host-gw', 'RTT ÷ underlay', 'RTT ÷ host-gw'];
+  const head = [
+    'case', 'TCP 1 ÷ underlay', 'TCP 1 ÷ host-gw', 'TCP 4 ÷ underlay', 'TCP 4 ÷ host-gw', 'UDP rate ÷ underlay', 'UDP rate ÷ host-gw',
+    'RTT idle ÷ underlay', 'RTT idle ÷ host-gw', 'RTT busy ÷ underlay', 'RTT busy ÷ host-gw', 'RTT + over host-gw, idle / busy',
+  ];
   const rows = cases.map((c) => [
     c.name,
     pair(c.vsUnderlay, 'tcp1'),
@@ -72,13 +85,38 @@ export function ratioTable(cases: readonly CaseSummary[]): string {
     pair(c.vsHostGw, 'udp'),
     pair(c.vsUnderlay, 'rttMedian'),
     pair(c.vsHostGw, 'rttMedian'),
+    pair(c.vsUnderlay, 'rttBusyMedian'),
+    pair(c.vsHostGw, 'rttBusyMedian'),
+    addedRttCell(c.addedRttMs),
   ]);
   return markdownTable(head, rows);
 }
 
+/** udp against its yardstick (flannel's udp proxy loop in C); empty when that case did not run. */
+export function yardstickTable(cases: readonly CaseSummary[]): string {
+  const rows = cases.filter((c) => c.vsFlannelUdp !== null && (c.name === 'udp' || c.name === 'flannel-udp'));
+  if (rows.length === 0) return '';
+  const head = ['case', 'TCP 1 ÷ flannel-udp', 'TCP 4 ÷ flannel-udp', 'UDP rate ÷ flannel-udp', 'agent CPU ÷ flannel-udp', 'RTT + over flannel-udp, idle / busy'];
+  return markdownTable(
+    head,
+    rows.map((c) => {
+      const r = c.vsFlannelUdp!;
+      const base = cases.find((x) => x.name === 'flannel-udp');
+      const cpu = c.cpuSecondsPerGB && base?.cpuSecondsPerGB ? fmtRatio(c.cpuSecondsPerGB.median / base.cpuSecondsPerGB.median) : 'n/a';
+      return [c.name, fmtRatio(r.tcp1), fmtRatio(r.tcp4), fmtRatio(r.udp), cpu, addedRttCell(c.addedRttOverFlannelUdpMs)];
+    }),
+  );
+}
+
 /** What the terminal shows at the end: both tables. */
 export function renderTables(cases: readonly CaseSummary[]): string {
-  return `${absoluteTable(cases)}\n${ratioTable(cases)}`;
+  const yardstick = yardstickTable(cases);
+  return `${absoluteTable(cases)}\n${ratioTable(cases)}${yardstick ? `\n${yardstick}` : ''}`;
+}
+
+function yardstickSection(cases: readonly CaseSummary[]): string[] {
+  const table = yardstickTable(cases);
+  return table ? ["Against the yardstick, flannel's udp proxy loop in C (above 1 is faster, except CPU):", '', table] : [];
 }
 
 export function renderReport(results: BenchResults, cases: readonly CaseSummary[]): string {
@@ -88,14 +126,17 @@ export function renderReport(results: BenchResults, cases: readonly CaseSummary[
     `# twill bench, ${results.date}`,
     '',
     `Machine: ${machineLine(results.machine)}.`,
-    `${runs}; iperf3 tests of ${s.durationSeconds} s, ${s.pings} pings 10 ms apart, ${s.joins} simulated joins, a ${s.hosts}-host flat lab.`,
+    `${runs}; iperf3 tests of ${s.durationSeconds} s, ${s.pings} pings ${IDLE_APART} then ${BUSY_PINGS} ${BUSY_APART}, ${s.joins} simulated joins, a ${s.hosts}-host flat lab.`,
     '',
     absoluteTable(cases),
-    'Ratios are medians over medians (RTT: above 1 is slower).',
+    'Ratios are medians over medians (RTT: above 1 is slower); "RTT + over host-gw" is this case\'s median minus host-gw\'s.',
     '',
     ratioTable(cases),
+    ...yardstickSection(cases),
     'Pod h1-p1 to pod h2-p1; the underlay case goes host namespace to host namespace (h1 eth0 to h2 eth0), with no twill in the path.',
+    "flannel-udp: a udp lab whose agents are replaced by flannel's udp proxy loop in C (native/reference/flannel_udp.c: poll, then one packet per read and per sendto until both queues are empty), on a TUN device configured as twill's; its \"agent CPU\" is the two forwarders'.",
     'UDP: iperf3 -u -l 1400 -b 0, datagrams that arrived per second and the share lost.',
+    `RTT: ping -i ${PING_INTERVAL_S} (idle; the p99 is of this series), then ping -i ${BUSY_PING_INTERVAL_S} (busy) from the same pod to the same address; an idle path costs more per round trip than a busy one because caches go cold and sleeping threads (for udp, the agents) must be woken for each packet.`,
     'Agent CPU: utime + stime of the h1 and h2 agents (/proc/PID/stat) over the single-stream TCP test, per 10⁹ bytes received.',
     'Convergence: a lease is written to etcd for a new host; the time until every host\'s agent reports that peer programmed (/v1/status), per join the slowest host.',
     '',

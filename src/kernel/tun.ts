@@ -23,7 +23,7 @@ type NativeHandle = { readonly [handleBrand]: true };
 
 /** What native/tun.c exports. */
 interface TunAddon {
-  /** offload: OFFLOAD_* bits of native/tun.h (1: virtio headers, 2: also TSO reads); returns those in effect. */
+  /** offload: OFFLOAD_VNET of native/tun.h (1: virtio headers, GRO writes); returns what is in effect. */
   open(name: string, nsPath: string | null, offload: number): { handle: NativeHandle; name: string; offload: number };
   /** mode 0: a reader thread hands batches over; 1: a uv_poll handle on this thread's loop; 2: adaptive. */
   start(handle: NativeHandle, onSlab: (slab: ArrayBuffer) => void, mode: 0 | 1 | 2): void;

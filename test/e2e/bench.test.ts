@@ -17,7 +17,7 @@ import { assertBuilt, CLI, isRoot, labNamespaces, run, twill } from '../helpers/
 // Not the default "bench": a user's `twill bench` running meanwhile keeps its lab.
 const LAB = 'tbench';
 const LAB_DIR = `/tmp/twill-lab/${LAB}`;
-const CASES = ['underlay', 'host-gw', 'udp'] as const;
+const CASES = ['underlay', 'host-gw', 'udp', 'flannel-udp'] as const;
 
 describe.skipIf(!isRoot())('twill bench', () => {
   let out = '';
@@ -63,7 +63,7 @@ describe.skipIf(!isRoot())('twill bench', () => {
 
   it('measures every case and writes results.json, report.md and report.svg', async () => {
     const res = await run(process.execPath, [CLI, 'bench', '--name', LAB, '--cases', CASES.join(','), '--duration', '1', '--repeat', '1', '--pings', '200', '--joins', '3', '--out', out], process.env, 170_000);
-    process.stderr.write(`bench (3 cases, 1 s tests) took ${res.ms} ms\n`);
+    process.stderr.write(`bench (4 cases, 1 s tests) took ${res.ms} ms\n`);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toMatch(/\[udp run 1\/1\] iperf3 TCP, 4 streams, 1 s \(step \d+, about \d+s left\)/);
     expect(res.stdout).toContain('| udp ');
@@ -81,8 +81,13 @@ describe.skipIf(!isRoot())('twill bench', () => {
       expect(r!.udp.datagramsPerSecond, c.name).toBeGreaterThan(0);
       expect(r!.rttMs.length, c.name).toBeGreaterThanOrEqual(190);
       expect(r!.pingsSent).toBe(200);
+      expect(r!.rttBusyMs.length, c.name).toBeGreaterThanOrEqual(900);
       if (c.name === 'underlay') {
         expect(r!.agentCpu).toBeNull();
+        expect(c.convergence).toBeNull();
+      } else if (c.name === 'flannel-udp') {
+        expect(r!.agentCpu?.hosts).toEqual(['h1', 'h2']); // the C forwarders' CPU, in the agents' place
+        expect(r!.agentCpu!.cpuSeconds).toBeGreaterThan(0);
         expect(c.convergence).toBeNull();
       } else {
         expect(r!.agentCpu?.hosts).toEqual(['h1', 'h2']);

@@ -4,7 +4,7 @@ import { TunnelCounters } from '../../src/backend/udp/counters.js';
 import { UdpDataPath } from '../../src/backend/udp/data-path.js';
 import { FakeTun, FakeUdpNetwork, makeIpv4Packet, type FakeTransport } from '../../src/backend/udp/fakes.js';
 import { Forwarder } from '../../src/backend/udp/forward.js';
-import { segmentTcp4 } from '../../src/backend/udp/offload/segment.js';
+import { segmentTcp4 } from '../helpers/gso-segment.js';
 import { parseIpv4Header } from '../../src/backend/udp/packet.js';
 import type { TunOffload } from '../../src/kernel/tun-types.js';
 import { parseCidr, parseIp } from '../../src/subnet/ipv4.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { completeChecksum, segmentTcp4 } from '../../src/backend/udp/offload/segment.js';
+import { completeChecksum, segmentTcp4 } from '../helpers/gso-segment.js';
 import { rng } from '../helpers/rng.js';
 import { ACK, CWR, ECE, FIN, PSH, URG } from '../helpers/tcp-packets.js';
 

@@ -1,11 +1,9 @@
 /**
- * Software TCP segmentation offload for the udp data path. Pure (style rule 7): no I/O, never
- * throws on any input. A TUN opened with IFF_VNET_HDR and TUN_F_TSO4 hands over TCP/IPv4
- * "super-packets" of up to 64 KiB; the wire carries one ordinary IPv4 packet per datagram, so
- * `segmentTcp4` splits them exactly as the kernel's tcp_gso_segment/inet_gso_segment do, and
- * `completeChecksum` finishes a checksum-partial (NEEDS_CSUM) packet as skb_checksum_help does.
+ * The kernel's TCP segmentation (tcp_gso_segment / inet_gso_segment) in TS, for tests: splits
+ * a TCP/IPv4 super-packet, such as the coalescer writes, into the segments the kernel would
+ * produce, and completes a checksum-partial packet as skb_checksum_help does. Never throws.
  */
-import { writeHeaderChecksum } from '../checksum.js';
+import { writeHeaderChecksum } from '../../src/backend/udp/checksum.js';
 
 /** Why a super-packet cannot be segmented (the caller drops and counts it). */
 export type SegmentProblem = 'gso-not-tcp4' | 'gso-truncated' | 'gso-bad-mss';
