@@ -3,13 +3,14 @@
  *
  * MODE_THREAD: a dedicated thread poll()s the (non-blocking) fd, drains up to BATCH_MAX
  * packets per wake-up, copies them into one malloc'd slab and hands the slab to the JS thread
- * through a threadsafe function. MODE_POLL (the default in src/kernel/tun.ts): a uv_poll
- * handle on the JS thread's own loop drains and calls JS at once. The slab becomes an
- * external ArrayBuffer, so the per-packet Buffers JS cuts out of it stay valid for as long as
- * anything references them (dgram.send). The slab layout is self-describing (HDR_* in
- * tun.h): JS needs no shared constant. With OFFLOAD_VNET each packet starts with its
- * virtio_net_hdr; JS reads it. A reader failure is delivered as a slab with count 0 and a
- * non-zero errno word.
+ * through a threadsafe function. MODE_POLL: a uv_poll handle on the JS thread's own loop
+ * drains and calls JS at once. MODE_ADAPTIVE (the default in src/kernel/tun.ts): both, taking
+ * turns (see maybe_hand_over and hand_back); exactly one of them reads at any time.
+ * The slab becomes an external ArrayBuffer, so the per-packet Buffers JS cuts out of it stay
+ * valid for as long as anything references them (dgram.send). The slab layout is
+ * self-describing (HDR_* in tun.h): JS needs no shared constant. With OFFLOAD_VNET each
+ * packet starts with its virtio_net_hdr, which JS skips. A reader failure is delivered as a
+ * slab with count 0 and a non-zero errno word.
  */
 #include "tun.h"
 
