@@ -29,7 +29,7 @@ static int gso_header(struct virtio_net_hdr *h, const uint8_t *pkt, size_t len, 
   if (thl < 20 || len < ihl + thl) return 0;
   h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
   h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-  h->hdr_len = (uint16_t)(ihl + thl); /* little-endian: x86 and arm64 alike */
+  h->hdr_len = (uint16_t)(ihl + thl); /* native byte order: a legacy virtio header, as tun reads it */
   h->gso_size = (uint16_t)mss;
   h->csum_start = (uint16_t)ihl;
   h->csum_offset = 16; /* offsetof(struct tcphdr, check) */

@@ -93,6 +93,18 @@ describe('udp backend', () => {
     expect(off.requests.map((r) => [r.name, r.offload])).toEqual([['twill0', 'off']]);
   });
 
+  it('falls back to no offload when the kernel refuses virtio headers (EINVAL), and only then', async () => {
+    const einval = (syscall: string) => new TwillError('TWILL_ERR_KERNEL_TUN', 'cannot create TUN device', { details: { name: 'twill0', syscall, errno: 'EINVAL' } });
+    const refusing = setup(A, { openTun: (req) => { if (req.offload === 'gro') throw einval('ioctl TUNSETIFF'); return new FakeTun(req.name, req.offload); } });
+    await refusing.backend.start();
+    expect(refusing.requests.map((r) => r.offload)).toEqual(['gro', 'off']);
+    expect(refusing.backend.status().device).toBe('twill0');
+
+    const busy = setup(B, { openTun: () => { throw new TwillError('TWILL_ERR_KERNEL_TUN', 'in use', { details: { errno: 'EBUSY' } }); } });
+    await expect(busy.backend.start()).rejects.toMatchObject({ code: 'TWILL_ERR_KERNEL_TUN' });
+    expect(busy.requests.map((r) => r.offload)).toEqual(['gro']);
+  });
+
   it('runs the configuration inside the kernel namespace when there is one', async () => {
     const { backend, calls, procWrites } = setup(A, { netns: 'twl-a' });
     await backend.start();

@@ -1,6 +1,6 @@
 import { isTwillError, TwillError } from '../../errors.js';
 import { configureTun, type TunConfigOptions } from '../../kernel/tun-config.js';
-import type { TunDevice } from '../../kernel/tun-types.js';
+import type { TunDevice, TunOffload } from '../../kernel/tun-types.js';
 import type { Logger } from '../../log.js';
 import { formatCidr, formatIp } from '../../subnet/ipv4.js';
 import type { Lease, LeaseEvent } from '../../subnet/types.js';
@@ -142,10 +142,22 @@ class UdpBackend implements Backend {
     return this.ctx.network.backend.port;
   }
 
+  /** With offload, a kernel that refuses virtio headers (EINVAL) gets the device without them. */
   private openDevice(): TunDevice {
+    const offload = this.ctx.tunOffload ?? 'gro';
+    try {
+      return this.openWith(offload);
+    } catch (err) {
+      if (offload === 'off' || !isTwillError(err, 'TWILL_ERR_KERNEL_TUN') || err.details['errno'] !== 'EINVAL') throw err;
+      this.log.warn({ err, device: this.ctx.tunName }, 'the TUN device refused virtio headers (IFF_VNET_HDR): running with --tun-offload off');
+      return this.openWith('off');
+    }
+  }
+
+  private openWith(offload: TunOffload): TunDevice {
     const open = this.opts.openTun ?? openKernelTun;
     try {
-      return open({ name: this.ctx.tunName, netns: this.ctx.kernel.netns, offload: this.ctx.tunOffload ?? 'gro', onError: (err) => this.deviceFailed(err) });
+      return open({ name: this.ctx.tunName, netns: this.ctx.kernel.netns, offload, onError: (err) => this.deviceFailed(err) });
     } catch (err) {
       if (isTwillError(err)) throw err;
       throw new TwillError('TWILL_ERR_UDP_TUN', `cannot create TUN device ${this.ctx.tunName}: ${(err as Error).message}`, { cause: err, details: { name: this.ctx.tunName } });
