@@ -1,7 +1,7 @@
 /*
  * twill's TUN addon: only what Node cannot do on its own.
  *
- *   open(name, nsPath|null, offload) -> { handle, name, offload }
+ *   open(name, nsPath|null, offload) -> { handle, name }
  *                                  /dev/net/tun + TUNSETIFF (IFF_TUN | IFF_NO_PI, and
  *                                  IFF_VNET_HDR when asked: OFFLOAD_VNET in tun.h)
  *   start(handle, onBatch, mode)   batches -> onBatch(ArrayBuffer)            (tun_read.c)
@@ -187,8 +187,6 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   CHECK(env, napi_set_named_property(env, result, "handle", value));
   CHECK(env, napi_create_string_utf8(env, req.name, NAPI_AUTO_LENGTH, &value));
   CHECK(env, napi_set_named_property(env, result, "name", value));
-  CHECK(env, napi_create_uint32(env, (uint32_t)req.offload, &value));
-  CHECK(env, napi_set_named_property(env, result, "offload", value));
   return result;
 }
 

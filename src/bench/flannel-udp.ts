@@ -6,19 +6,18 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tunAddress, UDP_OVERHEAD } from '../backend/udp/peers.js';
+import { TUN_TXQUEUELEN, tunAddress, UDP_OVERHEAD } from '../backend/udp/peers.js';
 import { TwillError } from '../errors.js';
 import { startDaemon, stopProcess } from '../kernel/process.js';
 import { configureTun } from '../kernel/tun-config.js';
+import { DEFAULT_UDP_PORT } from '../subnet/config.js';
 import { formatIp, parseCidr } from '../subnet/ipv4.js';
 import type { LabState } from '../lab/state.js';
 import { LAB_NETWORK } from '../lab/topology.js';
 
 const BINARY = fileURLToPath(new URL('../../build/Release/flannel_udp', import.meta.url)); // from src/bench and dist/bench alike
 const DEVICE = 'twill0';
-const PORT = 8285; // the lab's network config keeps flannel's default
-const UNDERLAY_MTU = 1500;
-const TXQUEUELEN = 1000; // as the udp backend sets it
+const UNDERLAY_MTU = 1500; // the lab's veths keep the kernel's default
 const DEVICE_WAIT_MS = 5_000;
 
 type Host = LabState['hosts'][number];
@@ -51,8 +50,8 @@ async function startForwarder(state: LabState, self: Host, peer: Host, signal?: 
   const own = parseCidr(self.subnet ?? '');
   if (own === null || peer.subnet === null) throw new TwillError('TWILL_ERR_LAB_STATE', `host ${self.id} has no valid subnet`);
   const dir = `${state.options.dir}/${self.id}`;
-  const pid = await startDaemon({ cmd: BINARY, args: [DEVICE, String(PORT), peer.ip, peer.subnet], netns: self.ns, logFile: `${dir}/flannel-udp.log`, pidFile: `${dir}/flannel-udp.pid` });
-  const config = { dev: DEVICE, address: formatIp(tunAddress(own)), mtu: UNDERLAY_MTU - UDP_OVERHEAD, txqueuelen: TXQUEUELEN, network: LAB_NETWORK };
+  const pid = await startDaemon({ cmd: BINARY, args: [DEVICE, String(DEFAULT_UDP_PORT) /* the lab's config sets no Port */, peer.ip, peer.subnet], netns: self.ns, logFile: `${dir}/flannel-udp.log`, pidFile: `${dir}/flannel-udp.pid` });
+  const config = { dev: DEVICE, address: formatIp(tunAddress(own)), mtu: UNDERLAY_MTU - UDP_OVERHEAD, txqueuelen: TUN_TXQUEUELEN, network: LAB_NETWORK };
   // The forwarder creates the device as it starts: configure it once it is there.
   for (const started = Date.now(); ; await sleep(50, undefined, { signal })) {
     try {

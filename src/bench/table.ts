@@ -97,12 +97,12 @@ export function yardstickTable(cases: readonly CaseSummary[]): string {
   const rows = cases.filter((c) => c.vsFlannelUdp !== null && (c.name === 'udp' || c.name === 'flannel-udp'));
   if (rows.length === 0) return '';
   const head = ['case', 'TCP 1 ÷ flannel-udp', 'TCP 4 ÷ flannel-udp', 'UDP rate ÷ flannel-udp', 'agent CPU ÷ flannel-udp', 'RTT + over flannel-udp, idle / busy'];
+  const baseCpu = cases.find((x) => x.name === 'flannel-udp')?.cpuSecondsPerGB;
   return markdownTable(
     head,
     rows.map((c) => {
       const r = c.vsFlannelUdp!;
-      const base = cases.find((x) => x.name === 'flannel-udp');
-      const cpu = c.cpuSecondsPerGB && base?.cpuSecondsPerGB ? fmtRatio(c.cpuSecondsPerGB.median / base.cpuSecondsPerGB.median) : 'n/a';
+      const cpu = c.cpuSecondsPerGB && baseCpu ? fmtRatio(c.cpuSecondsPerGB.median / baseCpu.median) : 'n/a';
       return [c.name, fmtRatio(r.tcp1), fmtRatio(r.tcp4), fmtRatio(r.udp), cpu, addedRttCell(c.addedRttOverFlannelUdpMs)];
     }),
   );

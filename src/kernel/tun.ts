@@ -23,8 +23,8 @@ type NativeHandle = { readonly [handleBrand]: true };
 
 /** What native/tun.c exports. */
 interface TunAddon {
-  /** offload: OFFLOAD_VNET of native/tun.h (1: virtio headers, GRO writes); returns what is in effect. */
-  open(name: string, nsPath: string | null, offload: number): { handle: NativeHandle; name: string; offload: number };
+  /** offload: OFFLOAD_VNET of native/tun.h (1: virtio headers, GRO writes). */
+  open(name: string, nsPath: string | null, offload: number): { handle: NativeHandle; name: string };
   /** mode 0: a reader thread hands batches over; 1: a uv_poll handle on this thread's loop; 2: adaptive. */
   start(handle: NativeHandle, onSlab: (slab: ArrayBuffer) => void, mode: 0 | 1 | 2): void;
   /** Adaptive mode: how often reading moved to the thread, and back to the loop. */
@@ -104,7 +104,7 @@ export function openTun(opts: OpenTunOptions): TunDeviceWithStats {
   const nsPath = opts.netns === undefined ? null : tunNetnsPath(opts.netns);
   const addon = loadAddon();
   const offload = opts.offload ?? 'off';
-  let opened: { handle: NativeHandle; name: string; offload: number };
+  let opened: { handle: NativeHandle; name: string };
   try {
     opened = addon.open(opts.name, nsPath, OFFLOAD_BITS[offload]);
   } catch (err) {

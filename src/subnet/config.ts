@@ -3,7 +3,7 @@ import { TwillError } from '../errors.js';
 import { contains, formatCidr, formatIp, mask, parseCidr, parseIp, size, type Ipv4Net } from './ipv4.js';
 import type { NetworkConfig } from './types.js';
 
-const DEFAULT_UDP_PORT = 8285;
+export const DEFAULT_UDP_PORT = 8285;
 
 // Field names are matched case-insensitively, as flannel's JSON decoding does.
 const TOP_FIELDS = ['Network', 'SubnetLen', 'SubnetMin', 'SubnetMax', 'Backend', 'EnableIPv4', 'EnableIPv6', 'IPv6Network', 'IPv6SubnetLen', 'IPv6SubnetMin', 'IPv6SubnetMax'];

@@ -8,13 +8,10 @@ import type { Backend, BackendContext, BackendStatus } from '../backend.js';
 import { UdpDataPath } from './data-path.js';
 import { openDgramTransport } from './dgram-transport.js';
 import { Forwarder } from './forward.js';
-import { classifyLease, tunAddress, UDP_OVERHEAD, UDP_TYPE, type Self } from './peers.js';
+import { classifyLease, TUN_TXQUEUELEN, tunAddress, UDP_OVERHEAD, UDP_TYPE, type Self } from './peers.js';
 import { PeerBook } from './peer-book.js';
 import { openKernelTun, type OpenTunFn } from './tun-open.js';
 import type { OpenTransport, UdpTransport } from './transport.js';
-
-/** TUN txqueuelen: with GRO, pods ack per super-packet and senders burst past the default 500 (retransmits). */
-const TUN_TXQUEUELEN = 1000;
 
 export interface UdpBackendOptions {
   readonly openTun?: OpenTunFn;

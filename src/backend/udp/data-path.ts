@@ -106,7 +106,7 @@ export class UdpDataPath {
     this.flushQueued = false;
     const coalescer = this.coalescer;
     if (coalescer === null || coalescer.size === 0) return;
-    const { packets, segmentSizes, mergedSegments } = coalescer.take();
+    const { packets, segmentSizes, superPackets, mergedSegments } = coalescer.take();
     if (this.stopped) return;
     let written = 0;
     try {
@@ -116,7 +116,7 @@ export class UdpDataPath {
     }
     // Counted per write: a refused super-packet is one drop, however many segments it held.
     if (written < packets.length) this.fwd.counters.drop('tun-write-failed', packets.length - written);
-    else if (mergedSegments > 0) this.fwd.counters.coalesced(mergedSegments, countSuperPackets(segmentSizes));
+    else if (superPackets > 0) this.fwd.counters.coalesced(mergedSegments, superPackets);
   };
 
   private toTun(pkt: Buffer): void {
@@ -145,10 +145,4 @@ export class UdpDataPath {
     const icmp = this.fwd.icmpFor(pkt, reason);
     if (icmp !== null) this.toTun(icmp);
   }
-}
-
-function countSuperPackets(segmentSizes: Uint32Array): number {
-  let n = 0;
-  for (let i = 0; i < segmentSizes.length; i++) if (segmentSizes[i]! > 0) n++;
-  return n;
 }

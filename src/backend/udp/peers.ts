@@ -7,6 +7,8 @@ import type { Lease } from '../../subnet/types.js';
 export const UDP_TYPE = 'udp';
 /** 20 bytes of outer IPv4 header and 8 of UDP header (flannel's encapOverhead). */
 export const UDP_OVERHEAD = 28;
+/** TUN txqueuelen: with GRO, pods ack per super-packet and senders burst past the default 500 (retransmits). */
+export const TUN_TXQUEUELEN = 1000;
 
 /**
  * The TUN's address: the lease subnet's own IP, /32, as flannel gives flannel0 (l.Subnet.IP),

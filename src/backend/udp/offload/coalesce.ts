@@ -43,7 +43,8 @@ interface Run {
 export interface CoalescedBatch {
   readonly packets: Buffer[];
   readonly segmentSizes: Uint32Array;
-  /** How many segments the super-packets among `packets` carry in all. */
+  /** How many of `packets` are super-packets, and how many segments they carry in all. */
+  readonly superPackets: number;
   readonly mergedSegments: number;
 }
 
@@ -94,7 +95,7 @@ export class TcpCoalescer {
     }
     this.runs = [];
     this.held = 0;
-    return { packets, segmentSizes: sizes.subarray(0, packets.length), mergedSegments };
+    return { packets, segmentSizes: sizes.subarray(0, packets.length), superPackets: merged, mergedSegments };
   }
 
   private scratchBuffer(i: number): Buffer {
@@ -117,7 +118,7 @@ export class TcpCoalescer {
   private closeRunsBetween(pkt: Buffer): void {
     if (pkt.length < 20 || pkt[9] !== TCP) return;
     for (const run of this.runs) {
-      if (run.first.readInt32BE(12) === pkt.readInt32BE(12) && run.first.readInt32BE(16) === pkt.readInt32BE(16)) run.closed = true;
+      if (!run.closed && run.first.readInt32BE(12) === pkt.readInt32BE(12) && run.first.readInt32BE(16) === pkt.readInt32BE(16)) run.closed = true;
     }
   }
 }
