@@ -2,27 +2,29 @@
 import { TwillError } from '../errors.js';
 import type { LabBackend } from '../lab/topology.js';
 import { BENCH_CASES, BUSY_PING_INTERVAL_S, BUSY_PINGS, PING_INTERVAL_S, type BenchCase, type BenchSettings } from './results.js';
+import type { Yardstick } from './yardstick.js';
 
 export interface LabRun {
   readonly backend: LabBackend;
-  /** Who carries the packets: twill's agents, or flannel's udp proxy in C in their place. */
+  /** Who carries the packets: twill's agents, or a yardstick forwarder in their place. */
   readonly dataPath: DataPath;
   /** The cases measured in this lab, in the order given by --cases. */
   readonly cases: readonly BenchCase[];
 }
 
-export type DataPath = 'twill' | 'flannel-udp';
+export type DataPath = 'twill' | Yardstick;
 
 const LAB_OF: Readonly<Record<Exclude<BenchCase, 'underlay'>, Pick<LabRun, 'backend' | 'dataPath'>>> = {
   'host-gw': { backend: 'host-gw', dataPath: 'twill' },
   udp: { backend: 'udp', dataPath: 'twill' },
+  'node-udp': { backend: 'udp', dataPath: 'node-udp' },
   'flannel-udp': { backend: 'udp', dataPath: 'flannel-udp' },
 };
 
 /**
  * One lab per case. The underlay (host namespace to host namespace, no twill) needs a lab but
  * no particular backend: it shares host-gw's lab if that runs, else the first twill lab, else
- * gets a host-gw lab. flannel-udp is a udp lab whose agents the bench replaces.
+ * gets a host-gw lab. node-udp and flannel-udp are udp labs whose agents the bench replaces.
  */
 export function planLabs(cases: readonly BenchCase[]): LabRun[] {
   const labs = cases.flatMap((c): LabRun[] => (c === 'underlay' ? [] : [{ ...LAB_OF[c], cases: [c] }]));
@@ -61,7 +63,7 @@ export function runSeconds(s: Pick<BenchSettings, 'durationSeconds' | 'pings'>):
 export function estimateSeconds(s: BenchSettings, labs: readonly LabRun[]): number {
   return labs.reduce((sum, lab) => {
     const joins = lab.dataPath === 'twill' && lab.cases.some((c) => c !== 'underlay') ? estimate.joins(s.joins) : 0;
-    const swap = lab.dataPath === 'flannel-udp' ? estimate.labDown() : 0;
+    const swap = lab.dataPath !== 'twill' ? estimate.labDown() : 0;
     return sum + estimate.labUp(s.hosts) + estimate.labDown() + swap + joins + lab.cases.length * s.repeat * runSeconds(s);
   }, 0);
 }

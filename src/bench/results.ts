@@ -5,7 +5,7 @@ import { median, quantile, spread, type Spread, type TcpSample, type UdpSample }
  * summary (medians, spreads, ratios) is derived from it by `summarize`, which the report, the
  * chart and the tests all use. Pure.
  */
-export const BENCH_CASES = ['underlay', 'host-gw', 'udp', 'flannel-udp'] as const;
+export const BENCH_CASES = ['underlay', 'host-gw', 'udp', 'node-udp', 'flannel-udp'] as const;
 export type BenchCase = (typeof BENCH_CASES)[number];
 
 export const RESULTS_SCHEMA = 'twill-bench/2';
@@ -128,6 +128,8 @@ export interface CaseSummary {
   /** The udp yardstick: this case over flannel's udp proxy loop, and its round trip over that one's. */
   readonly vsFlannelUdp: Ratios | null;
   readonly addedRttOverFlannelUdpMs: AddedRtt | null;
+  /** Round trip over the same loop in Node.js (node-udp): what this case adds to Node's floor. */
+  readonly addedRttOverNodeUdpMs: AddedRtt | null;
 }
 
 export const cpuSecondsPerGB = (s: AgentCpuSample): number => (s.bytes > 0 ? s.cpuSeconds / (s.bytes / 1e9) : NaN);
@@ -181,6 +183,7 @@ export function summarize(results: Pick<BenchResults, 'cases'>): CaseSummary[] {
   const underlay = figures.find((f) => f.name === 'underlay');
   const hostGw = figures.find((f) => f.name === 'host-gw');
   const flannel = figures.find((f) => f.name === 'flannel-udp');
+  const nodeUdp = figures.find((f) => f.name === 'node-udp');
   return figures.map((f) => ({
     ...f,
     vsUnderlay: ratios(f, underlay),
@@ -188,5 +191,6 @@ export function summarize(results: Pick<BenchResults, 'cases'>): CaseSummary[] {
     addedRttMs: addedRtt(f, hostGw),
     vsFlannelUdp: ratios(f, flannel),
     addedRttOverFlannelUdpMs: addedRtt(f, flannel),
+    addedRttOverNodeUdpMs: addedRtt(f, nodeUdp),
   }));
 }

@@ -9,10 +9,10 @@ import { loadState, type LabState } from '../lab/state.js';
 import type { LabBackend } from '../lab/topology.js';
 import { labUp, type LabDeps } from '../lab/up.js';
 import { CONVERGENCE_METHOD, measureJoins, removeJoinLease } from './convergence.js';
-import { replaceAgentsWithFlannelUdp } from './flannel-udp.js';
 import { estimate, estimateSeconds, planLabs, Progress, type LabRun } from './plan.js';
 import { BUSY_PING_INTERVAL_S, BUSY_PINGS, PING_INTERVAL_S, RESULTS_SCHEMA, type AgentCpuSample, type BenchCase, type BenchResults, type BenchSettings, type CaseResult, type JoinSample, type Machine, type RunSample } from './results.js';
 import { iperfTcp, iperfUdp, pingRtts } from './stats.js';
+import { replaceAgents, yardstickName } from './yardstick.js';
 
 export interface BenchOptions {
   readonly settings: BenchSettings;
@@ -64,18 +64,18 @@ async function runLab(lab: LabRun, ctx: Ctx): Promise<CaseResult[]> {
   const { settings } = ctx.opts;
   const name = ctx.opts.lab;
   const dir = defaultLabDir(name);
-  const reference = lab.dataPath === 'flannel-udp';
-  const where = reference ? 'flannel-udp lab' : `${lab.backend} lab`;
+  const yardstick = lab.dataPath === 'twill' ? null : lab.dataPath;
+  const where = yardstick ? `${yardstick} lab` : `${lab.backend} lab`;
   const running = await runningLab(name, dir, lab.backend);
-  // The reference replaces a lab's agents: never those of a lab someone else brought up.
-  if (running && reference) throw new TwillError('TWILL_ERR_LAB_STATE', `the flannel-udp case builds its own lab "${name}", but one is up: run "twill lab down --name ${name}" or pick another --name`);
+  // A yardstick replaces a lab's agents: never those of a lab someone else brought up.
+  if (running && yardstick) throw new TwillError('TWILL_ERR_LAB_STATE', `the ${yardstick} case builds its own lab "${name}", but one is up: run "twill lab down --name ${name}" or pick another --name`);
   step(ctx, where, running ? `reusing the running lab "${name}" (${running.hosts.length} hosts)` : `lab up: ${settings.hosts} hosts, ${lab.backend}`, estimate.labUp(settings.hosts));
   let state = running ?? (await labUp({ name, dir, hosts: settings.hosts, podsPerHost: 1, backend: lab.backend, topology: 'flat' }, { ...ctx.deps, report: (l) => ctx.deps.report(`  ${l}`) }));
-  const withAgents = !reference && lab.cases.some((c) => c !== 'underlay');
+  const withAgents = !yardstick && lab.cases.some((c) => c !== 'underlay');
   try {
-    if (reference) {
-      step(ctx, where, "replacing h1's and h2's agents with flannel's udp proxy loop (C)", estimate.labDown());
-      state = await replaceAgentsWithFlannelUdp(state, ctx.deps.signal);
+    if (yardstick) {
+      step(ctx, where, `replacing h1's and h2's agents with ${yardstickName(yardstick)}`, estimate.labDown());
+      state = await replaceAgents(state, yardstick, ctx.deps.signal);
     }
     const runs = new Map<BenchCase, RunSample[]>(lab.cases.map((c) => [c, []]));
     for (let i = 1; i <= settings.repeat; i++) {
@@ -85,7 +85,7 @@ async function runLab(lab: LabRun, ctx: Ctx): Promise<CaseResult[]> {
     return lab.cases.map((c) => ({
       name: c,
       lab: { name, backend: lab.backend, reused: running !== null },
-      agentInDataPath: c === 'udp' || c === 'flannel-udp',
+      agentInDataPath: c === 'udp' || yardstick !== null,
       runs: runs.get(c) ?? [],
       convergence: withAgents && c !== 'underlay' ? { method: CONVERGENCE_METHOD, joins } : null,
     }));

@@ -2,17 +2,19 @@
  * Pure: report.svg, a hand-written bar chart readable without the table. Left panel: TCP
  * throughput per case (1 and 4 streams); right panel: ping round trip per case (idle median,
  * busy median, idle p99).
- * Whiskers show the spread over runs when there was more than one.
+ * Whiskers show the spread over runs when there was more than one. The axes fit the bars: one
+ * stalled run must not flatten every bar, so a whisker that goes higher is cut at the top and
+ * labelled with its value.
  */
 import { BUSY_PING_INTERVAL_S, BUSY_PINGS, PING_INTERVAL_S, type BenchResults, type CaseSummary } from './results.js';
 import type { Spread } from './stats.js';
 import { fmtNum, machineLine } from './table.js';
 
-const W = 900;
+const W = 1020;
 const H = 460;
-const PANEL = { top: 120, height: 260, width: 360 } as const;
+const PANEL = { top: 120, height: 260, width: 420 } as const;
 const LEFT_X = 70;
-const RIGHT_X = 510;
+const RIGHT_X = 570;
 const COLORS = { dark: '#3b6ea8', light: '#9cc3e6', busy: '#e3923f' } as const;
 const LEGEND_STEP = 120;
 
@@ -48,7 +50,8 @@ const text = (x: number, y: number, s: string, attrs = ''): string =>
   `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}"${attrs ? ` ${attrs}` : ''}>${escapeXml(s)}</text>`;
 
 function panel(p: Panel, cases: readonly CaseSummary[]): string {
-  const max = niceCeil(Math.max(...cases.flatMap((c) => p.series.map((s) => s.value(c).max / p.scale))));
+  // Headroom above the tallest bar for its value label.
+  const max = niceCeil(1.1 * Math.max(...cases.flatMap((c) => p.series.map((s) => s.value(c).median / p.scale))));
   const y = (v: number): number => PANEL.top + PANEL.height - (v / max) * PANEL.height;
   const out: string[] = [text(p.x, PANEL.top - 20, p.title, 'class="h"')];
   for (let i = 0; i <= 4; i++) {
@@ -65,11 +68,17 @@ function panel(p: Panel, cases: readonly CaseSummary[]): string {
       const v = s.value(c);
       const [x, top] = [gx + si * bar, y(v.median / p.scale)];
       out.push(`<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(bar - 2).toFixed(1)}" height="${(y(0) - top).toFixed(1)}" fill="${s.color}"><title>${escapeXml(`${c.name} ${s.label}: ${fmtNum(v.median / p.scale)}`)}</title></rect>`);
-      if (v.n > 1) {
-        const mid = x + (bar - 2) / 2;
-        out.push(`<line x1="${mid.toFixed(1)}" x2="${mid.toFixed(1)}" y1="${y(v.max / p.scale).toFixed(1)}" y2="${y(v.min / p.scale).toFixed(1)}" class="whisker"/>`);
+      const mid = x + (bar - 2) / 2;
+      const whisker = v.n > 1;
+      const cut = whisker && v.max / p.scale > max;
+      if (whisker) {
+        out.push(`<line x1="${mid.toFixed(1)}" x2="${mid.toFixed(1)}" y1="${y(Math.min(v.max / p.scale, max)).toFixed(1)}" y2="${y(v.min / p.scale).toFixed(1)}" class="whisker"/>`);
       }
-      out.push(text(x + (bar - 2) / 2, Math.min(top, y(v.max / p.scale)) - 4, fmtNum(v.median / p.scale), 'text-anchor="middle" class="val"'));
+      if (cut) out.push(text(mid, y(max) - 4, `↑${fmtNum(v.max / p.scale)}`, 'text-anchor="middle" class="val"'));
+      // Neighbours' labels would touch on narrow bars: every other one sits a line higher.
+      const lift = si % 2 === 1 ? 13 : 0;
+      const above = whisker && !cut ? Math.min(top, y(v.max / p.scale)) : top;
+      out.push(text(mid, above - 4 - lift, fmtNum(v.median / p.scale), 'text-anchor="middle" class="val"'));
     });
     out.push(text(gx + (bars * bar) / 2, y(0) + 18, c.name, 'text-anchor="middle" class="case"'));
   });

@@ -92,18 +92,23 @@ export function ratioTable(cases: readonly CaseSummary[]): string {
   return markdownTable(head, rows);
 }
 
-/** udp against its yardstick (flannel's udp proxy loop in C); empty when that case did not run. */
+const UDP_FORWARDERS: readonly string[] = ['udp', 'node-udp', 'flannel-udp'];
+
+/**
+ * udp against its yardsticks: flannel's udp proxy loop in C, and that loop in Node.js (how much
+ * of udp's round trip is Node itself). Empty when flannel-udp did not run.
+ */
 export function yardstickTable(cases: readonly CaseSummary[]): string {
-  const rows = cases.filter((c) => c.vsFlannelUdp !== null && (c.name === 'udp' || c.name === 'flannel-udp'));
+  const rows = cases.filter((c) => c.vsFlannelUdp !== null && UDP_FORWARDERS.includes(c.name));
   if (rows.length === 0) return '';
-  const head = ['case', 'TCP 1 ÷ flannel-udp', 'TCP 4 ÷ flannel-udp', 'UDP rate ÷ flannel-udp', 'agent CPU ÷ flannel-udp', 'RTT + over flannel-udp, idle / busy'];
+  const head = ['case', 'TCP 1 ÷ flannel-udp', 'TCP 4 ÷ flannel-udp', 'UDP rate ÷ flannel-udp', 'agent CPU ÷ flannel-udp', 'RTT + over flannel-udp, idle / busy', 'RTT + over node-udp, idle / busy'];
   const baseCpu = cases.find((x) => x.name === 'flannel-udp')?.cpuSecondsPerGB;
   return markdownTable(
     head,
     rows.map((c) => {
       const r = c.vsFlannelUdp!;
       const cpu = c.cpuSecondsPerGB && baseCpu ? fmtRatio(c.cpuSecondsPerGB.median / baseCpu.median) : 'n/a';
-      return [c.name, fmtRatio(r.tcp1), fmtRatio(r.tcp4), fmtRatio(r.udp), cpu, addedRttCell(c.addedRttOverFlannelUdpMs)];
+      return [c.name, fmtRatio(r.tcp1), fmtRatio(r.tcp4), fmtRatio(r.udp), cpu, addedRttCell(c.addedRttOverFlannelUdpMs), addedRttCell(c.addedRttOverNodeUdpMs)];
     }),
   );
 }
@@ -116,7 +121,7 @@ export function renderTables(cases: readonly CaseSummary[]): string {
 
 function yardstickSection(cases: readonly CaseSummary[]): string[] {
   const table = yardstickTable(cases);
-  return table ? ["Against the yardstick, flannel's udp proxy loop in C (above 1 is faster, except CPU):", '', table] : [];
+  return table ? ["Against the yardsticks, flannel's udp proxy loop in C and in Node.js (above 1 is faster, except CPU):", '', table] : [];
 }
 
 export function renderReport(results: BenchResults, cases: readonly CaseSummary[]): string {
@@ -135,6 +140,7 @@ export function renderReport(results: BenchResults, cases: readonly CaseSummary[
     ...yardstickSection(cases),
     'Pod h1-p1 to pod h2-p1; the underlay case goes host namespace to host namespace (h1 eth0 to h2 eth0), with no twill in the path.',
     "flannel-udp: a udp lab whose agents are replaced by flannel's udp proxy loop in C (native/reference/flannel_udp.c: poll, then one packet per read and per sendto until both queues are empty), on a TUN device configured as twill's; its \"agent CPU\" is the two forwarders'.",
+    "node-udp: the same, with that loop written in Node.js (src/bench/reference/node-udp.ts: node:dgram and twill's TUN addon, reads on the event loop, a connected socket, no checks, no offload): the floor for a forwarder in Node.",
     'UDP: iperf3 -u -l 1400 -b 0, datagrams that arrived per second and the share lost.',
     `RTT: ping -i ${PING_INTERVAL_S} (idle; the p99 is of this series), then ping -i ${BUSY_PING_INTERVAL_S} (busy) from the same pod to the same address; an idle path costs more per round trip than a busy one because caches go cold and sleeping threads (for udp, the agents) must be woken for each packet.`,
     'Agent CPU: utime + stime of the h1 and h2 agents (/proc/PID/stat) over the single-stream TCP test, per 10⁹ bytes received.',

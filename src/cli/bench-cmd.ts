@@ -1,6 +1,6 @@
 import { access, constants, mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { assertFlannelUdpBuilt } from '../bench/flannel-udp.js';
+import { assertYardstickBuilt } from '../bench/yardstick.js';
 import { parseCases, planLabs } from '../bench/plan.js';
 import { writeReportFiles } from '../bench/report-files.js';
 import { summarize, type BenchSettings } from '../bench/results.js';
@@ -31,7 +31,7 @@ async function preflight(settings: BenchSettings, out: string | undefined): Prom
   await cliEntry();
   for (const lab of planLabs(settings.cases)) {
     assertBackendBuilt(lab.backend);
-    if (lab.dataPath === 'flannel-udp') assertFlannelUdpBuilt();
+    if (lab.dataPath !== 'twill') assertYardstickBuilt(lab.dataPath);
   }
   if (out !== undefined) {
     await mkdir(out, { recursive: true });
@@ -64,7 +64,7 @@ export function registerBenchCommand(program: Command): void {
   program
     .command('bench')
     .description('measure the underlay, host-gw and udp side by side: TCP and UDP throughput, RTT, agent CPU, convergence (root)')
-    .option('--cases <list>', 'cases, comma-separated: underlay, host-gw, udp, flannel-udp (flannel\'s udp proxy loop in C, the yardstick for udp)', 'underlay,host-gw,udp,flannel-udp')
+    .option('--cases <list>', "cases, comma-separated: underlay, host-gw, udp, node-udp (flannel's udp proxy loop in Node.js: the floor for Node), flannel-udp (that loop in C, the yardstick for udp)", 'underlay,host-gw,udp,node-udp,flannel-udp')
     .option('--duration <seconds>', 'length of each iperf3 test', '10')
     .option('--repeat <n>', 'runs per case; the median and the spread are reported', '1')
     .option('--pings <n>', 'pings per run, 10 ms apart', '200')

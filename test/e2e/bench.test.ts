@@ -13,11 +13,14 @@ import { median } from '../../src/bench/stats.js';
 import { fmtRatio } from '../../src/bench/table.js';
 import type { BenchResults, CaseSummary } from '../../src/bench/results.js';
 import { assertBuilt, CLI, isRoot, labNamespaces, run, twill } from '../helpers/lab.js';
+import { createNetns, deleteNetnsByPrefix, nsExec } from '../helpers/netns.js';
 
 // Not the default "bench": a user's `twill bench` running meanwhile keeps its lab.
 const LAB = 'tbench';
 const LAB_DIR = `/tmp/twill-lab/${LAB}`;
-const CASES = ['underlay', 'host-gw', 'udp', 'flannel-udp'] as const;
+const CASES = ['underlay', 'host-gw', 'udp', 'node-udp', 'flannel-udp'] as const;
+const NU_PREFIX = 'twl-t-nu';
+const NU_NS = `${NU_PREFIX}-1`;
 
 describe.skipIf(!isRoot())('twill bench', () => {
   let out = '';
@@ -61,9 +64,27 @@ describe.skipIf(!isRoot())('twill bench', () => {
     expect(existsSync(LAB_DIR)).toBe(false);
   });
 
+  it("stops node-udp, the Node.js reference forwarder, with its usage on bad arguments and with the error when the peer is unreachable", async () => {
+    const script = join(CLI, '../../bench/reference/node-udp.js');
+    for (const args of [[], ['twill0', '8285', '198.18.0.12'], ['twill0', 'port', '198.18.0.12', '10.244.1.0/24'], ['twill0', '8285', '198.18.0.300', '10.244.1.0/24'], ['twill0', '8285', '198.18.0.12', '10.244.1.0']]) {
+      const res = await run(process.execPath, [script, ...args]);
+      expect(res.code, args.join(' ')).toBe(2);
+      expect(res.stderr).toContain('usage: node-udp DEV PORT PEER_IP PEER_SUBNET/LEN');
+    }
+    // A namespace with no route to the peer: connect() fails, and it says so and exits.
+    await createNetns(NU_PREFIX, [NU_NS]);
+    try {
+      const res = await nsExec(NU_NS, process.execPath, [script, 'twl0', '8285', '198.18.0.12', '10.244.1.0/24'], true);
+      expect(res.code, res.stderr).toBe(1);
+      expect(res.stderr).toContain('node-udp: connect ENETUNREACH 198.18.0.12:8285');
+    } finally {
+      await deleteNetnsByPrefix(NU_PREFIX);
+    }
+  });
+
   it('measures every case and writes results.json, report.md and report.svg', async () => {
     const res = await run(process.execPath, [CLI, 'bench', '--name', LAB, '--cases', CASES.join(','), '--duration', '1', '--repeat', '1', '--pings', '200', '--joins', '3', '--out', out], process.env, 170_000);
-    process.stderr.write(`bench (4 cases, 1 s tests) took ${res.ms} ms\n`);
+    process.stderr.write(`bench (${CASES.length} cases, 1 s tests) took ${res.ms} ms\n`);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toMatch(/\[udp run 1\/1\] iperf3 TCP, 4 streams, 1 s \(step \d+, about \d+s left\)/);
     expect(res.stdout).toContain('| udp ');
@@ -85,8 +106,8 @@ describe.skipIf(!isRoot())('twill bench', () => {
       if (c.name === 'underlay') {
         expect(r!.agentCpu).toBeNull();
         expect(c.convergence).toBeNull();
-      } else if (c.name === 'flannel-udp') {
-        expect(r!.agentCpu?.hosts).toEqual(['h1', 'h2']); // the C forwarders' CPU, in the agents' place
+      } else if (c.name === 'flannel-udp' || c.name === 'node-udp') {
+        expect(r!.agentCpu?.hosts).toEqual(['h1', 'h2']); // the reference forwarders' CPU, in the agents' place
         expect(r!.agentCpu!.cpuSeconds).toBeGreaterThan(0);
         expect(c.convergence).toBeNull();
       } else {

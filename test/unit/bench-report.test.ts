@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { planJoins } from '../../src/bench/convergence.js';
 import { estimate, estimateSeconds, fmtDuration, parseCases, planLabs, Progress, runSeconds } from '../../src/bench/plan.js';
 import { summarize, type BenchResults, type CaseResult, type RunSample } from '../../src/bench/results.js';
+import { quantile } from '../../src/bench/stats.js';
 import { escapeXml, niceCeil, renderSvg } from '../../src/bench/svg.js';
 import { fmtRatio, fmtSigned, renderReport, renderTables } from '../../src/bench/table.js';
 import { isTwillError } from '../../src/errors.js';
@@ -140,13 +141,29 @@ describe('bench summary', () => {
     expect(escapeXml(`a<b>"c'&`)).toBe('a&lt;b&gt;&quot;c&apos;&amp;');
     expect([niceCeil(13.2), niceCeil(0.72), niceCeil(4.15), niceCeil(100)]).toEqual([16, 0.8, 5, 100]);
   });
+
+  it('fits the axes to the bars, and cuts a taller whisker at the top with its value', () => {
+    // udp's third run stalled: an idle p99 of 40 ms against medians of about 1 ms.
+    const stalled: BenchResults = { ...results, cases: results.cases.map((c) => (c.name === 'udp' ? { ...c, runs: [...c.runs.slice(0, 2), { ...c.runs[2]!, rttMs: [1, 1, 40] }] } : c)) };
+    const svg = renderSvg(stalled, summarize(stalled));
+    const rttAxis = [...svg.matchAll(/<text [^>]*class="axis">([\d.]+)<\/text>/g)].map((m) => Number(m[1])).filter((v, i, all) => i >= all.indexOf(0, 1));
+    expect(Math.max(...rttAxis)).toBeLessThan(40);
+    const cutAt = /<text [^>]*>↑([\d.]+)<\/text>/.exec(svg);
+    expect(Number(cutAt?.[1])).toBeCloseTo(quantile([1, 1, 40], 0.99), 0); // that run's p99, as printed
+  });
 });
 
-describe('bench yardstick: udp against flannel-udp', () => {
+describe('bench yardsticks: udp against flannel-udp and node-udp', () => {
+  const yardstick = (name: 'flannel-udp' | 'node-udp', runs: RunSample[]): CaseResult => ({ ...kase(name, runs), agentInDataPath: true, convergence: null });
   const withFlannel: BenchResults = {
     ...results,
     settings: { ...results.settings, cases: ['underlay', 'host-gw', 'udp', 'flannel-udp'] },
-    cases: [...results.cases, { ...kase('flannel-udp', [run(0.25, 0.5, 0.1, 2), run(0.2, 0.5, 0.1, 2), run(0.3, 0.6, 0.1, 2)]), agentInDataPath: true, convergence: null }],
+    cases: [...results.cases, yardstick('flannel-udp', [run(0.25, 0.5, 0.1, 2), run(0.2, 0.5, 0.1, 2), run(0.3, 0.6, 0.1, 2)])],
+  };
+  const withBoth: BenchResults = {
+    ...withFlannel,
+    settings: { ...results.settings, cases: ['underlay', 'host-gw', 'udp', 'node-udp', 'flannel-udp'] },
+    cases: [...results.cases, yardstick('node-udp', [run(0.3, 0.9, 0.15, 3)]), ...withFlannel.cases.slice(3)],
   };
   const summary = summarize(withFlannel);
   const udp = summary.find((c) => c.name === 'udp')!;
@@ -165,6 +182,19 @@ describe('bench yardstick: udp against flannel-udp', () => {
     expect(cell(text, 'host-gw', 'TCP 1 ÷ flannel-udp')).toBeUndefined();
     expect(renderTables(summarize(results))).not.toContain('flannel-udp');
     expect(renderReport(withFlannel, summary)).toContain("flannel's udp proxy loop in C");
+  });
+
+  it('gives every case its round trip over node-udp, and lists node-udp among the yardsticks', () => {
+    const both = summarize(withBoth);
+    expect(both.find((c) => c.name === 'udp')?.addedRttOverNodeUdpMs).toEqual({ idle: 1 - 0.9, busy: 0.2 - 0.15 });
+    expect(both.find((c) => c.name === 'flannel-udp')?.addedRttOverNodeUdpMs).toEqual({ idle: 0.5 - 0.9, busy: 0.1 - 0.15 });
+    expect(summary.find((c) => c.name === 'udp')?.addedRttOverNodeUdpMs).toBeNull();
+    const text = renderTables(both);
+    expect(cell(text, 'node-udp', 'TCP 1 ÷ flannel-udp')).toBe(fmtRatio(0.3 / 0.25));
+    expect(cell(text, 'node-udp', 'agent CPU ÷ flannel-udp')).toBe(fmtRatio(3 / 0.3 / (2 / 0.25)));
+    expect(cell(text, 'udp', 'RTT + over node-udp, idle / busy')).toBe(`${fmtSigned(1 - 0.9)} / ${fmtSigned(0.2 - 0.15)} ms`);
+    expect(cell(renderTables(summary), 'udp', 'RTT + over node-udp, idle / busy')).toBe('-');
+    expect(renderReport(withBoth, both)).toContain('the floor for a forwarder in Node');
   });
 });
 
@@ -186,6 +216,14 @@ describe('bench plan', () => {
     expect(planLabs(['flannel-udp', 'underlay'])).toEqual([
       { backend: 'udp', dataPath: 'flannel-udp', cases: ['flannel-udp'] },
       { backend: 'host-gw', dataPath: 'twill', cases: ['underlay'] },
+    ]);
+  });
+
+  it('gives node-udp a udp lab of its own too, whose agents it replaces', () => {
+    expect(planLabs(['udp', 'node-udp', 'flannel-udp'])).toEqual([
+      { backend: 'udp', dataPath: 'twill', cases: ['udp'] },
+      { backend: 'udp', dataPath: 'node-udp', cases: ['node-udp'] },
+      { backend: 'udp', dataPath: 'flannel-udp', cases: ['flannel-udp'] },
     ]);
   });
 
