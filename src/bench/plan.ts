@@ -1,8 +1,7 @@
 /** Pure: which labs a bench run needs, in which order, and about how long each step takes. */
 import { TwillError } from '../errors.js';
 import type { LabBackend } from '../lab/topology.js';
-import { BENCH_CASES, BUSY_PING_INTERVAL_S, BUSY_PINGS, PING_INTERVAL_S, type BenchCase, type BenchSettings } from './results.js';
-import type { Yardstick } from './yardstick.js';
+import { BENCH_CASES, BUSY_PING_INTERVAL_S, BUSY_PINGS, PING_INTERVAL_S, type BenchCase, type BenchSettings, type Yardstick } from './results.js';
 
 export interface LabRun {
   readonly backend: LabBackend;

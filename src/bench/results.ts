@@ -7,6 +7,9 @@ import { median, quantile, spread, type Spread, type TcpSample, type UdpSample }
  */
 export const BENCH_CASES = ['underlay', 'host-gw', 'udp', 'node-udp', 'flannel-udp'] as const;
 export type BenchCase = (typeof BENCH_CASES)[number];
+/** The cases whose forwarders the bench runs in a udp lab in place of the agents (yardstick.ts). */
+export const YARDSTICKS = ['node-udp', 'flannel-udp'] as const satisfies readonly BenchCase[];
+export type Yardstick = (typeof YARDSTICKS)[number];
 
 export const RESULTS_SCHEMA = 'twill-bench/2';
 

@@ -1,5 +1,5 @@
 /** Pure: the bench's tables (terminal and report.md share them) and report.md around them. */
-import { BUSY_PING_INTERVAL_S, BUSY_PINGS, PING_INTERVAL_S, type AddedRtt, type BenchResults, type CaseSummary, type Machine, type Ratios } from './results.js';
+import { BUSY_PING_INTERVAL_S, BUSY_PINGS, PING_INTERVAL_S, type AddedRtt, type BenchResults, type CaseSummary, type Machine, type Ratios, YARDSTICKS } from './results.js';
 import type { Spread } from './stats.js';
 
 /** Three significant figures or so, without exponent notation. */
@@ -92,7 +92,8 @@ export function ratioTable(cases: readonly CaseSummary[]): string {
   return markdownTable(head, rows);
 }
 
-const UDP_FORWARDERS: readonly string[] = ['udp', 'node-udp', 'flannel-udp'];
+// udp and every forwarder the bench can put in its agents' place.
+const UDP_FORWARDERS: readonly string[] = ['udp', ...YARDSTICKS];
 
 /**
  * udp against its yardsticks: flannel's udp proxy loop in C, and that loop in Node.js (how much

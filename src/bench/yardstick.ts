@@ -17,9 +17,8 @@ import { DEFAULT_UDP_PORT } from '../subnet/config.js';
 import { formatIp, parseCidr } from '../subnet/ipv4.js';
 import type { LabState } from '../lab/state.js';
 import { LAB_NETWORK } from '../lab/topology.js';
+import type { Yardstick } from './results.js';
 
-export const YARDSTICKS = ['flannel-udp', 'node-udp'] as const;
-export type Yardstick = (typeof YARDSTICKS)[number];
 
 interface Program {
   /** What the bench's progress lines call it. */
