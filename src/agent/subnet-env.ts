@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
-import { firstHost, formatCidr, formatIp, parseCidr, type Ipv4Net } from '../subnet/ipv4.js';
+import { firstHost, formatCidr, formatIp, parseCidr, type Ipv4Net } from '../lib/ipv4.js';
+import { parseEnvFile } from '../lib/env-file.js';
 
 export interface SubnetEnv {
   readonly network: Ipv4Net;
@@ -20,15 +21,6 @@ export function formatSubnetEnv(env: SubnetEnv): string {
   ].join('\n');
 }
 
-/** Reads KEY=VALUE lines (what the flannel CNI plugin reads too). */
-export function parseEnvFile(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const m = /^\s*([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) out.set(m[1]!, m[2]!.trim());
-  }
-  return out;
-}
 
 /** The subnet a previous run leased, from its subnet file; null if none or unreadable. */
 export async function readPreviousSubnet(path: string): Promise<Ipv4Net | null> {

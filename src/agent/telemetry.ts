@@ -1,8 +1,8 @@
 import type { BackendStatus, ExternalInterface } from '../backend/backend.js';
-import type { AgentStatus, EtcdStatus, LeaseStatus, NetworkStatus, ReadinessCondition } from '../api/status-types.js';
-import { formatCidr, formatIp } from '../subnet/ipv4.js';
+import type { AgentStatus, EtcdStatus, LeaseStatus, NetworkStatus, ReadinessCondition } from '../status/types.js';
+import { formatCidr, formatIp } from '../lib/ipv4.js';
 import type { Lease, NetworkConfig } from '../subnet/types.js';
-import { NO_OBSERVER, type AgentObserver } from './observer.js';
+import { NO_OBSERVER, type AgentObserver } from '../status/observer.js';
 
 export interface TelemetryOptions {
   readonly nodeName: string;

@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Registry } from 'prom-client';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { StatusSource } from './status-types.js';
+import type { StatusSource } from '../status/types.js';
 
 export interface ApiDeps {
   readonly status: StatusSource;

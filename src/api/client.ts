@@ -1,6 +1,6 @@
 import { TwillError } from '../errors.js';
 import { formatHostPort, type HostPort } from './addr.js';
-import type { AgentStatus } from './status-types.js';
+import type { AgentStatus } from '../status/types.js';
 
 /** GET /v1/status of the agent at `addr`; any failure is TWILL_ERR_STATUS_UNREACHABLE naming the address. */
 export async function fetchStatus(addr: HostPort, timeoutMs = 5000): Promise<AgentStatus> {

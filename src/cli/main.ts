@@ -3,9 +3,9 @@ import { Command, CommanderError } from 'commander';
 import { isTwillError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerAgentCommand } from './agent-cmd.js';
-import { registerBenchCommand } from './bench-cmd.js';
+import { registerBenchCommand } from '../tools/bench/command.js';
 import { registerConfigCommands } from './config-cmd.js';
-import { registerLabCommands } from './lab-cmd.js';
+import { registerLabCommands } from '../tools/lab/command.js';
 import { registerStatusCommand } from './status-cmd.js';
 
 /** The CLI entry: the only place in twill that calls process.exit. */

@@ -1,6 +1,6 @@
 import type { PeerStatus } from '../backend/backend.js';
-import type { AgentStatus } from '../api/status-types.js';
-import { renderTable } from '../lab/render.js';
+import type { AgentStatus } from '../status/types.js';
+import { renderTable } from '../lib/text-table.js';
 
 /** Pure: `twill status` as text, sections first, then one row per peer. */
 export function renderAgentStatus(s: AgentStatus, now: Date = new Date()): string {

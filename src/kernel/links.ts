@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TwillError } from '../errors.js';
-import { parseIp } from '../subnet/ipv4.js';
+import { parseIp } from '../lib/ipv4.js';
 import { parseIpJson, parseRouteList, type ExecFn } from './routes.js';
 
 /** The underlay interface: its name, the IPv4 address peers reach us on, and its MTU. */

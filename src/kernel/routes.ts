@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TwillError } from '../errors.js';
-import { formatCidr, parseCidr, parseIp } from '../subnet/ipv4.js';
+import { formatCidr, parseCidr, parseIp } from '../lib/ipv4.js';
 import type { exec } from './exec.js';
 
 /** The signature of exec(); injected so that tests can fake ip's answers. */

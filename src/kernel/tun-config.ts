@@ -5,7 +5,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { TwillError } from '../errors.js';
-import { parseCidr, parseIp } from '../subnet/ipv4.js';
+import { parseCidr, parseIp } from '../lib/ipv4.js';
 import { exec } from './exec.js';
 import { TWILL_ROUTE_PROTO, type ExecFn } from './routes.js';
 

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AgentObserver } from '../agent/observer.js';
-import type { AgentStatus } from '../api/status-types.js';
+import type { AgentObserver } from '../status/observer.js';
+import type { AgentStatus } from '../status/types.js';
 
 export interface MetricsOptions {
   /** Read at scrape time for every gauge and the tunnel counters (once per scrape). */

@@ -1,4 +1,4 @@
-import { Coalescer } from '../backend/host-gw/serial.js';
+import { Coalescer } from '../lib/coalescer.js';
 import { isTransient, isTwillError } from '../errors.js';
 import type { Kernel } from '../kernel/index.js';
 import type { Logger } from '../log.js';

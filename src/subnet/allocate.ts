@@ -1,4 +1,4 @@
-import { contains, formatCidr, mask, sameNet, type Ipv4Net } from './ipv4.js';
+import { contains, formatCidr, mask, sameNet, type Ipv4Net } from '../lib/ipv4.js';
 import type { Lease, NetworkConfig } from './types.js';
 
 /** How many free subnets the random pick chooses among (flannel's number). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TwillError } from '../errors.js';
-import { contains, formatCidr, formatIp, mask, parseCidr, parseIp, size, type Ipv4Net } from './ipv4.js';
+import { contains, formatCidr, formatIp, mask, parseCidr, parseIp, size, type Ipv4Net } from '../lib/ipv4.js';
 import type { NetworkConfig } from './types.js';
 
 export const DEFAULT_UDP_PORT = 8285;

@@ -1,7 +1,7 @@
 import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { TwillError } from '../errors.js';
 import { fromEtcd } from './etcd-errors.js';
-import type { Ipv4Net } from './ipv4.js';
+import type { Ipv4Net } from '../lib/ipv4.js';
 import { configKey, formatLeaseValue, leaseKey, parseLeaseKey, parseLeaseValue, subnetsPrefix } from './lease-format.js';
 import type { LeaseRegistry, LeaseSnapshot, LeaseWatch, LeaseWatchHandlers } from './registry.js';
 import type { Lease, LeaseAttrs } from './types.js';

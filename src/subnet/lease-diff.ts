@@ -1,4 +1,4 @@
-import { formatCidr } from './ipv4.js';
+import { formatCidr } from '../lib/ipv4.js';
 import { formatLeaseValue } from './lease-format.js';
 import type { Lease, LeaseEvent } from './types.js';
 

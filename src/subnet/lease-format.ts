@@ -1,4 +1,4 @@
-import { formatCidr, formatIp, parseCidr, parseIp, type Ipv4Net } from './ipv4.js';
+import { formatCidr, formatIp, parseCidr, parseIp, type Ipv4Net } from '../lib/ipv4.js';
 import type { LeaseAttrs } from './types.js';
 
 // flannel's key pattern; keys that do not match it are ignored, not errors.

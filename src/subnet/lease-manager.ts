@@ -2,8 +2,8 @@ import { randomInt } from 'node:crypto';
 import { isTransient, isTwillError, TwillError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { chooseSubnet, subnetCapacity } from './allocate.js';
-import { Backoff } from './backoff.js';
-import { formatCidr, sameNet, type Ipv4Net } from './ipv4.js';
+import { Backoff } from '../lib/backoff.js';
+import { formatCidr, sameNet, type Ipv4Net } from '../lib/ipv4.js';
 import type { LeaseRegistry } from './registry.js';
 import type { Lease, LeaseAttrs, NetworkConfig } from './types.js';
 

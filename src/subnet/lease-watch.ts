@@ -2,7 +2,7 @@ import type { Logger } from '../log.js';
 import { applyLeaseEvent, diffLeases, leaseId } from './lease-diff.js';
 import type { LeaseRegistry, LeaseWatch } from './registry.js';
 import type { Lease, LeaseEvent } from './types.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../lib/backoff.js';
 
 export interface LeaseStreamOptions {
   readonly registry: LeaseRegistry;

@@ -1,4 +1,4 @@
-import type { Ipv4Net } from './ipv4.js';
+import type { Ipv4Net } from '../lib/ipv4.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from './types.js';
 
 /** A point-in-time list of every lease, and the etcd revision it was read at. */

@@ -1,4 +1,4 @@
-import type { Ipv4Net } from './ipv4.js';
+import type { Ipv4Net } from '../lib/ipv4.js';
 
 /** The cluster network config, validated, with flannel's defaults filled in. */
 export interface NetworkConfig {

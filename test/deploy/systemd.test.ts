@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseEnvFile } from '../../src/agent/subnet-env.js';
+import { parseEnvFile } from '../../src/lib/env-file.js';
 
 // deploy/systemd: the unit checked by systemd's own parser (systemd-analyze verify, which runs
 // without systemd as PID 1), in a throwaway root holding the system's units and a stand-in

@@ -3,11 +3,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makePki, type TestPki } from '../helpers/certs.js';
-import { CLI } from '../helpers/cli.js';
-import { etcdctlTlsArgs, startEtcd, type EtcdServer, type EtcdTls } from '../helpers/etcd.js';
-import { eventually } from '../helpers/logger.js';
-import { createNetns, deleteNetnsByPrefix, nsExec, nsIp, veth } from '../helpers/netns.js';
+import { makePki, type TestPki } from '../support/certs.js';
+import { CLI } from '../support/cli.js';
+import { etcdctlTlsArgs, startEtcd, type EtcdServer, type EtcdTls } from '../support/etcd.js';
+import { eventually } from '../support/logger.js';
+import { createNetns, deleteNetnsByPrefix, nsExec, nsIp, veth } from '../support/netns.js';
 
 // `twill agent` against an etcd that wants TLS, a client certificate and a password, as a
 // DaemonSet runs it: the agent leases and writes subnet.env, and its log (at debug) never

@@ -3,10 +3,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/cli.js';
-import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
-import { eventually } from '../helpers/logger.js';
-import { createNetns, deleteNetnsByPrefix, nsExec, nsIp, nsRoutes, veth } from '../helpers/netns.js';
+import { CLI } from '../support/cli.js';
+import { startEtcd, type EtcdServer } from '../support/etcd.js';
+import { eventually } from '../support/logger.js';
+import { createNetns, deleteNetnsByPrefix, nsExec, nsIp, nsRoutes, veth } from '../support/netns.js';
 
 // One node (agent + etcd on its loopback) and one peer, joined by a veth: the agent's
 // reactions to config trouble, etcd outages and SIGTERM, seen from the kernel and its logs.

@@ -9,11 +9,11 @@ import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { median } from '../../src/bench/stats.js';
-import { fmtRatio } from '../../src/bench/table.js';
-import type { BenchResults, CaseSummary } from '../../src/bench/results.js';
-import { assertBuilt, CLI, isRoot, labNamespaces, run, twill } from '../helpers/lab.js';
-import { createNetns, deleteNetnsByPrefix, nsExec } from '../helpers/netns.js';
+import { median } from '../../src/tools/bench/stats.js';
+import { fmtRatio } from '../../src/tools/bench/table.js';
+import type { BenchResults, CaseSummary } from '../../src/tools/bench/results.js';
+import { assertBuilt, CLI, isRoot, labNamespaces, run, twill } from '../support/lab.js';
+import { createNetns, deleteNetnsByPrefix, nsExec } from '../support/netns.js';
 
 // Not the default "bench": a user's `twill bench` running meanwhile keeps its lab.
 const LAB = 'tbench';

@@ -10,9 +10,9 @@ import type { Backend } from '../../src/backend/backend.js';
 import { createHostGwBackend } from '../../src/backend/host-gw/index.js';
 import { createKernel, type Kernel } from '../../src/kernel/index.js';
 import { createLogger } from '../../src/log.js';
-import { parseCidr } from '../../src/subnet/ipv4.js';
+import { parseCidr } from '../../src/lib/ipv4.js';
 import type { Lease, LeaseEvent } from '../../src/subnet/types.js';
-import { bridge, createNetns, deleteNetnsByPrefix, nsExec, nsIp, nsRoutes, veth } from '../helpers/netns.js';
+import { bridge, createNetns, deleteNetnsByPrefix, nsExec, nsIp, nsRoutes, veth } from '../support/netns.js';
 
 const PREFIX = 'twl-t-hg-';
 const [A, B, BR] = [`${PREFIX}a`, `${PREFIX}b`, `${PREFIX}br`];

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, inNetns, isRoot, labNamespaces, run, twill } from '../helpers/lab.js';
+import { assertBuilt, inNetns, isRoot, labNamespaces, run, twill } from '../support/lab.js';
 
 const NAME = 'tprom';
 const DIR = `/tmp/twill-lab/${NAME}`;

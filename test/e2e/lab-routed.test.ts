@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../../src/backend/index.js';
-import { assertBuilt, inNetns, isRoot, labNamespaces, pollMs, readLabState, twill, type LabStateFile } from '../helpers/lab.js';
+import { assertBuilt, inNetns, isRoot, labNamespaces, pollMs, readLabState, twill, type LabStateFile } from '../support/lab.js';
 
 const udpAvailable = Object.hasOwn(BACKENDS, 'udp');
 const NAMES = { routedHostGw: 't3r', routedUdp: 't3u', flatUdp: 't3f' } as const;

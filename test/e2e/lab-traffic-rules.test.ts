@@ -7,8 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { access, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeNft, renderTwillTable } from '../../src/rules/nft-ruleset.js';
-import { assertBuilt, CLI, inNetns, isRoot, labNamespaces, pollMs, readLabState, run, twill, type LabStateFile } from '../helpers/lab.js';
-import { sourceSeenBy } from '../helpers/udp-source.js';
+import { assertBuilt, CLI, inNetns, isRoot, labNamespaces, pollMs, readLabState, run, twill, type LabStateFile } from '../support/lab.js';
+import { sourceSeenBy } from '../support/udp-source.js';
 
 const NAME = 'tmq';
 const DIR = `/tmp/twill-lab/${NAME}`;

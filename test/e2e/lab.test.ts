@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, inNetns, isRoot, labNamespaces, parseEtcdctlGet, pollMs, readLabState, twill, type LabStateFile } from '../helpers/lab.js';
+import { assertBuilt, inNetns, isRoot, labNamespaces, parseEtcdctlGet, pollMs, readLabState, twill, type LabStateFile } from '../support/lab.js';
 
 const NAME = 't2e';
 const DIR = `/tmp/twill-lab/${NAME}`;

@@ -3,13 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentStatus } from '../../src/api/status-types.js';
+import type { AgentStatus } from '../../src/status/types.js';
 import { exec } from '../../src/kernel/exec.js';
-import { CLI, twill } from '../helpers/cli.js';
-import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
-import { nsGet } from '../helpers/http.js';
-import { eventually } from '../helpers/logger.js';
-import { createNetns, deleteNetnsByPrefix, nsExec, nsIp, nsRoutes, veth } from '../helpers/netns.js';
+import { CLI, twill } from '../support/cli.js';
+import { startEtcd, type EtcdServer } from '../support/etcd.js';
+import { nsGet } from '../support/http.js';
+import { eventually } from '../support/logger.js';
+import { createNetns, deleteNetnsByPrefix, nsExec, nsIp, nsRoutes, veth } from '../support/netns.js';
 
 // Two nodes on one veth, etcd on node A's underlay address. Each agent serves its status API
 // on its own underlay address; every request is made from inside node A's namespace.

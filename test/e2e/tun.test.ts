@@ -10,9 +10,9 @@ import { isTwillError } from '../../src/errors.js';
 import { exec } from '../../src/kernel/exec.js';
 import { openTun, type TunDeviceWithStats } from '../../src/kernel/tun.js';
 import { TcpCoalescer } from '../../src/backend/udp/offload/coalesce.js';
-import { ipChecksumValid, referenceTcpChecksum, tcpStream } from '../helpers/tcp-packets.js';
-import { eventually } from '../helpers/logger.js';
-import { createNetns, deleteNetnsByPrefix, nsExec, nsIp } from '../helpers/netns.js';
+import { ipChecksumValid, referenceTcpChecksum, tcpStream } from '../support/tcp-packets.js';
+import { eventually } from '../support/logger.js';
+import { createNetns, deleteNetnsByPrefix, nsExec, nsIp } from '../support/netns.js';
 
 const PREFIX = 'twl-t-tun-';
 const NS = `${PREFIX}a`;

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeIpv4Packet } from '../../src/backend/udp/fakes.js';
-import { assertBuilt, inNetns, isRoot, labNamespaces, readLabState, twill, type LabStateFile } from '../helpers/lab.js';
-import { eventually } from '../helpers/logger.js';
+import { makeIpv4Packet } from '../support/udp-fakes.js';
+import { assertBuilt, inNetns, isRoot, labNamespaces, readLabState, twill, type LabStateFile } from '../support/lab.js';
+import { eventually } from '../support/logger.js';
 
 // The udp backend between real agents in the lab: TCP data across hosts, flat and routed,
 // and the inbound acceptance rules seen from a pod, with datagrams crafted in flannel's format.

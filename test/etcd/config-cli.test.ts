@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { twill } from '../helpers/cli.js';
-import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
+import { twill } from '../support/cli.js';
+import { startEtcd, type EtcdServer } from '../support/etcd.js';
 
 let etcd: EtcdServer;
 let raw: Etcd3;

@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec } from '../../src/kernel/exec.js';
 import { etcdClientSecurity, parseEtcdAccess } from '../../src/subnet/etcd-access.js';
 import { EtcdRegistry } from '../../src/subnet/etcd-registry.js';
-import { parseCidr } from '../../src/subnet/ipv4.js';
-import { makePki, type TestPki } from '../helpers/certs.js';
-import { twill } from '../helpers/cli.js';
-import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
+import { parseCidr } from '../../src/lib/ipv4.js';
+import { makePki, type TestPki } from '../support/certs.js';
+import { twill } from '../support/cli.js';
+import { startEtcd, type EtcdServer } from '../support/etcd.js';
 
 // Real etcds secured three ways, with certificates this test makes with openssl: TLS with
 // client-certificate auth, TLS with a CA only, and user/password auth. `twill config` and the

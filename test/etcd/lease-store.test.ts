@@ -2,12 +2,12 @@ import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNetworkConfig } from '../../src/subnet/config.js';
 import { EtcdRegistry } from '../../src/subnet/etcd-registry.js';
-import { formatCidr, parseCidr } from '../../src/subnet/ipv4.js';
+import { formatCidr, parseCidr } from '../../src/lib/ipv4.js';
 import { formatLeaseValue, leaseKey } from '../../src/subnet/lease-format.js';
 import { LeaseManager } from '../../src/subnet/lease-manager.js';
 import type { Lease } from '../../src/subnet/types.js';
-import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
-import { eventually, memoryLogger } from '../helpers/logger.js';
+import { startEtcd, type EtcdServer } from '../support/etcd.js';
+import { eventually, memoryLogger } from '../support/logger.js';
 
 let etcd: EtcdServer;
 let raw: Etcd3;

@@ -1,13 +1,13 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdRegistry } from '../../src/subnet/etcd-registry.js';
-import { formatCidr, parseCidr } from '../../src/subnet/ipv4.js';
+import { formatCidr, parseCidr } from '../../src/lib/ipv4.js';
 import { formatLeaseValue, leaseKey } from '../../src/subnet/lease-format.js';
 import { LeaseStream } from '../../src/subnet/lease-watch.js';
 import type { LeaseEvent } from '../../src/subnet/types.js';
-import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
-import { eventually, memoryLogger } from '../helpers/logger.js';
-import { startProxy, type CuttableProxy } from '../helpers/proxy.js';
+import { startEtcd, type EtcdServer } from '../support/etcd.js';
+import { eventually, memoryLogger } from '../support/logger.js';
+import { startProxy, type CuttableProxy } from '../support/proxy.js';
 
 const P = '/coreos.com/network';
 let etcd: EtcdServer;

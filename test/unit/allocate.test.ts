@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { chooseSubnet, fitsConfig } from '../../src/subnet/allocate.js';
 import { parseNetworkConfig } from '../../src/subnet/config.js';
-import { formatCidr, parseCidr } from '../../src/subnet/ipv4.js';
+import { formatCidr, parseCidr } from '../../src/lib/ipv4.js';
 import type { Lease } from '../../src/subnet/types.js';
 
 const config = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}');

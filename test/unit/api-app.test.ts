@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../src/api/app.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
-import { memoryLogger } from '../helpers/logger.js';
-import { fakeSource, runningStatus, startingStatus } from '../helpers/status.js';
+import { memoryLogger } from '../support/logger.js';
+import { fakeSource, runningStatus, startingStatus } from '../support/status.js';
 
 function setup() {
   const source = fakeSource(startingStatus());

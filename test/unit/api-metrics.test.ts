@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics/metrics.js';
-import { runningStatus, startingStatus } from '../helpers/status.js';
-import type { AgentStatus } from '../../src/api/status-types.js';
+import { runningStatus, startingStatus } from '../support/status.js';
+import type { AgentStatus } from '../../src/status/types.js';
 
 const REQUIRED = [
   'twill_peers',

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { parseHostPort } from '../../src/api/addr.js';
 import { Telemetry } from '../../src/agent/telemetry.js';
 import { renderAgentStatus } from '../../src/cli/status-render.js';
-import { parseCidr } from '../../src/subnet/ipv4.js';
+import { parseCidr } from '../../src/lib/ipv4.js';
 import type { Lease } from '../../src/subnet/types.js';
-import { runningStatus, startingStatus } from '../helpers/status.js';
+import { runningStatus, startingStatus } from '../support/status.js';
 
 const LEASE: Lease = { subnet: parseCidr('10.244.7.0/24')!, attrs: { publicIP: '198.18.0.11', publicIPv6: null, backendType: 'host-gw' }, etcdLeaseId: '7587', modRevision: '3' };
 const parts = { state: 'running', iface: { name: 'eth0', address: '198.18.0.11', mtu: 1500 }, config: null, backend: null, watchRevision: '9' };

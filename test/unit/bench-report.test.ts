@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { planJoins } from '../../src/bench/convergence.js';
-import { estimate, estimateSeconds, fmtDuration, parseCases, planLabs, Progress, runSeconds } from '../../src/bench/plan.js';
-import { summarize, type BenchResults, type CaseResult, type RunSample } from '../../src/bench/results.js';
-import { quantile } from '../../src/bench/stats.js';
-import { escapeXml, niceCeil, renderSvg } from '../../src/bench/svg.js';
-import { fmtRatio, fmtSigned, renderReport, renderTables } from '../../src/bench/table.js';
+import { planJoins } from '../../src/tools/bench/convergence.js';
+import { estimate, estimateSeconds, fmtDuration, parseCases, planLabs, Progress, runSeconds } from '../../src/tools/bench/plan.js';
+import { summarize, type BenchResults, type CaseResult, type RunSample } from '../../src/tools/bench/results.js';
+import { quantile } from '../../src/tools/bench/stats.js';
+import { escapeXml, niceCeil, renderSvg } from '../../src/tools/bench/svg.js';
+import { fmtRatio, fmtSigned, renderReport, renderTables } from '../../src/tools/bench/table.js';
 import { isTwillError } from '../../src/errors.js';
 
 const run = (gbit: number, rtt: number, busy: number, cpu: number | null = null): RunSample => ({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { iperfBitsPerSecond, iperfTcp, iperfUdp, median, pingRtts, quantile, spread } from '../../src/bench/stats.js';
-import { parseCpuTicks } from '../../src/kernel/process.js';
+import { iperfBitsPerSecond, iperfTcp, iperfUdp, median, pingRtts, quantile, spread } from '../../src/tools/bench/stats.js';
+import { parseCpuTicks } from '../../src/tools/kernel/process.js';
 
 describe('bench stats', () => {
   it('reads iperf3 JSON and ping output', () => {

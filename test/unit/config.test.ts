@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isTwillError } from '../../src/errors.js';
 import { describeConfig, parseNetworkConfig } from '../../src/subnet/config.js';
-import { formatCidr, formatIp } from '../../src/subnet/ipv4.js';
+import { formatCidr, formatIp } from '../../src/lib/ipv4.js';
 
 function invalidField(text: string): string {
   try {

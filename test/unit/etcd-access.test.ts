@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isTwillError } from '../../src/errors.js';
 import { etcdClientSecurity, parseEtcdAccess } from '../../src/subnet/etcd-access.js';
-import { memoryLogger } from '../helpers/logger.js';
+import { memoryLogger } from '../support/logger.js';
 
 const HTTPS = ['https://10.0.0.2:2379'];
 

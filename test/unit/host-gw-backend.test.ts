@@ -4,7 +4,7 @@ import { createHostGwBackend, DEFAULT_RESYNC_MS } from '../../src/backend/host-g
 import { TwillError } from '../../src/errors.js';
 import type { BatchFailure, Kernel, KernelRoute, RouteChange, RouteLookup, RouteOps } from '../../src/kernel/index.js';
 import { createLogger } from '../../src/log.js';
-import { parseCidr } from '../../src/subnet/ipv4.js';
+import { parseCidr } from '../../src/lib/ipv4.js';
 import type { Lease, LeaseEvent } from '../../src/subnet/types.js';
 
 /** An in-memory route table standing in for the kernel. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Coalescer } from '../../src/backend/host-gw/serial.js';
+import { Coalescer } from '../../src/lib/coalescer.js';
 import { hostGw } from '../../src/backend/host-gw/index.js';
 import { BACKENDS, backendFactory } from '../../src/backend/index.js';
 import { isTwillError } from '../../src/errors.js';

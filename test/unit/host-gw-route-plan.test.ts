@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hostGwPeers, l2Verdict, planRoutes, type DesiredRoute } from '../../src/backend/host-gw/route-plan.js';
 import type { KernelRoute } from '../../src/kernel/index.js';
-import { parseCidr } from '../../src/subnet/ipv4.js';
+import { parseCidr } from '../../src/lib/ipv4.js';
 import type { Lease } from '../../src/subnet/types.js';
 
 function lease(subnet: string, publicIP: string, backendType?: string): Lease {

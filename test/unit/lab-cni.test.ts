@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bridgeConf, cniEnv, loopbackConf, parseSubnetEnv, resultIpv4, type FlannelEnv } from '../../src/lab/cni.js';
+import { bridgeConf, cniEnv, loopbackConf, parseSubnetEnv, resultIpv4, type FlannelEnv } from '../../src/tools/lab/cni.js';
 
 const SUBNET_ENV = 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n';
 

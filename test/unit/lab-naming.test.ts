@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { isTwillError } from '../../src/errors.js';
-import { parseNetnsList, vethIntoNetnsLines } from '../../src/kernel/netns.js';
-import { agentArgs } from '../../src/lab/agents.js';
-import { etcdArgs } from '../../src/lab/etcd.js';
-import { isLabNamespace, labPrefix, parseIntOption, teardownRank, validateLabName } from '../../src/lab/naming.js';
-import { networkConfigJson, parseBackend, planLab, planNamespaces } from '../../src/lab/topology.js';
-import { wiringBatches } from '../../src/lab/wiring.js';
+import { parseNetnsList, vethIntoNetnsLines } from '../../src/tools/kernel/netns.js';
+import { agentArgs } from '../../src/tools/lab/agents.js';
+import { etcdArgs } from '../../src/tools/lab/etcd.js';
+import { isLabNamespace, labPrefix, parseIntOption, teardownRank, validateLabName } from '../../src/tools/lab/naming.js';
+import { networkConfigJson, parseBackend, planLab, planNamespaces } from '../../src/tools/lab/topology.js';
+import { wiringBatches } from '../../src/tools/lab/wiring.js';
 
 const plan = planLab({ name: 'x', hosts: 3, podsPerHost: 2, backend: 'host-gw', topology: 'flat', dir: '/tmp/twill-lab/x' });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { countHealthy, prometheusArgs, prometheusConfig, prometheusUrl } from '../../src/lab/prometheus.js';
-import { planLab } from '../../src/lab/topology.js';
+import { countHealthy, prometheusArgs, prometheusConfig, prometheusUrl } from '../../src/tools/lab/prometheus.js';
+import { planLab } from '../../src/tools/lab/topology.js';
 
 const plan = planLab({ name: 'x', hosts: 2, podsPerHost: 1, backend: 'host-gw', topology: 'routed', dir: '/tmp/twill-lab/x', prometheus: true });
 

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { allReachable, renderMatrix, renderTable, type PingResult } from '../../src/lab/render.js';
-import type { LabState } from '../../src/lab/state.js';
-import { renderStatus, type LabStatus } from '../../src/lab/status.js';
-import { planUnderlay } from '../../src/lab/underlay.js';
-import { runningStatus, startingStatus } from '../helpers/status.js';
+import { allReachable, renderMatrix, type PingResult } from '../../src/tools/lab/render.js';
+import { renderTable } from '../../src/lib/text-table.js';
+import type { LabState } from '../../src/tools/lab/state.js';
+import { renderStatus, type LabStatus } from '../../src/tools/lab/status.js';
+import { planUnderlay } from '../../src/tools/lab/underlay.js';
+import { runningStatus, startingStatus } from '../support/status.js';
 
 const pods = ['h1-p1', 'h2-p1', 'h3-p1'];
 

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isTwillError } from '../../src/errors.js';
-import { isLabNamespace } from '../../src/lab/naming.js';
-import { initialState, loadState } from '../../src/lab/state.js';
-import { planLab, planNamespaces, type LabOptions } from '../../src/lab/topology.js';
-import { hostSegment, parseTopology, planUnderlay } from '../../src/lab/underlay.js';
-import { forwarders, wiringBatches } from '../../src/lab/wiring.js';
-import { contains, parseCidr, parseIp } from '../../src/subnet/ipv4.js';
+import { isLabNamespace } from '../../src/tools/lab/naming.js';
+import { initialState, loadState } from '../../src/tools/lab/state.js';
+import { planLab, planNamespaces, type LabOptions } from '../../src/tools/lab/topology.js';
+import { hostSegment, parseTopology, planUnderlay } from '../../src/tools/lab/underlay.js';
+import { forwarders, wiringBatches } from '../../src/tools/lab/wiring.js';
+import { contains, parseCidr, parseIp } from '../../src/lib/ipv4.js';
 
 const opts: LabOptions = { name: 'x', hosts: 4, podsPerHost: 1, backend: 'host-gw', topology: 'routed', dir: '/tmp/twill-lab/x' };
 const plan = planLab(opts);

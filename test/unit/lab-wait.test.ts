@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isTwillError } from '../../src/errors.js';
-import { mapLimit, pollUntil } from '../../src/lab/wait.js';
+import { mapLimit, pollUntil } from '../../src/tools/lab/wait.js';
 
 describe('lab waiting helpers', () => {
   it('mapLimit keeps order and never exceeds the limit', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { applyLeaseEvent, diffLeases, leaseId } from '../../src/subnet/lease-diff.js';
-import { parseCidr } from '../../src/subnet/ipv4.js';
+import { parseCidr } from '../../src/lib/ipv4.js';
 import type { Lease } from '../../src/subnet/types.js';
 
 function lease(cidr: string, ip: string): Lease {

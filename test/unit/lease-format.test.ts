@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatCidr, parseCidr } from '../../src/subnet/ipv4.js';
+import { formatCidr, parseCidr } from '../../src/lib/ipv4.js';
 import { configKey, formatLeaseValue, leaseKey, parseLeaseKey, parseLeaseValue } from '../../src/subnet/lease-format.js';
 
 const P = '/coreos.com/network';

@@ -2,8 +2,9 @@ import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { formatSubnetEnv, parseEnvFile, readPreviousSubnet, writeFileAtomic } from '../../src/agent/subnet-env.js';
-import { formatCidr, parseCidr } from '../../src/subnet/ipv4.js';
+import { formatSubnetEnv, readPreviousSubnet, writeFileAtomic } from '../../src/agent/subnet-env.js';
+import { parseEnvFile } from '../../src/lib/env-file.js';
+import { formatCidr, parseCidr } from '../../src/lib/ipv4.js';
 
 describe('subnet.env', () => {
   const env = { network: parseCidr('10.244.0.0/16')!, subnet: parseCidr('10.244.1.0/24')!, mtu: 1472, ipMasq: true };

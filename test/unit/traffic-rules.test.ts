@@ -4,7 +4,7 @@ import type { IptablesOps, Kernel, NftOps } from '../../src/kernel/index.js';
 import { forwardRuleSpecs } from '../../src/rules/forward-rules.js';
 import { renderTwillTable } from '../../src/rules/nft-ruleset.js';
 import { TrafficRules, type RepairKind } from '../../src/rules/traffic-rules.js';
-import { memoryLogger } from '../helpers/logger.js';
+import { memoryLogger } from '../support/logger.js';
 
 const N = '10.244.0.0/16';
 const notFound = (cmd: string) => new TwillError('TWILL_ERR_KERNEL_NOT_FOUND', `cannot run ${cmd}`);

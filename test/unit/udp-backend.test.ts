@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend, BackendStatus } from '../../src/backend/backend.js';
 import { backendFactory } from '../../src/backend/index.js';
-import { FakeTun, FakeUdpNetwork, makeIpv4Packet } from '../../src/backend/udp/fakes.js';
+import { FakeTun, FakeUdpNetwork, makeIpv4Packet } from '../support/udp-fakes.js';
 import { createUdpBackend, udp } from '../../src/backend/udp/index.js';
 import type { OpenTunRequest } from '../../src/backend/udp/tun-open.js';
 import { isTwillError, TwillError } from '../../src/errors.js';
@@ -9,7 +9,7 @@ import type { ExecFn, Kernel } from '../../src/kernel/index.js';
 import { tunBatchLines } from '../../src/kernel/tun-config.js';
 import type { TunOffload } from '../../src/kernel/tun-types.js';
 import { createLogger } from '../../src/log.js';
-import { parseCidr } from '../../src/subnet/ipv4.js';
+import { parseCidr } from '../../src/lib/ipv4.js';
 import type { Lease, LeaseEvent } from '../../src/subnet/types.js';
 
 function lease(subnet: string, publicIP: string, backendType?: string): Lease {

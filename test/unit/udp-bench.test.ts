@@ -9,9 +9,9 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { UdpDataPath } from '../../src/backend/udp/data-path.js';
 import { openDgramTransport } from '../../src/backend/udp/dgram-transport.js';
-import { FakeTun, makeIpv4Packet } from '../../src/backend/udp/fakes.js';
+import { FakeTun, makeIpv4Packet } from '../support/udp-fakes.js';
 import { Forwarder } from '../../src/backend/udp/forward.js';
-import { parseCidr } from '../../src/subnet/ipv4.js';
+import { parseCidr } from '../../src/lib/ipv4.js';
 
 const REPORT = new URL('../../build/udp-bench.json', import.meta.url);
 const report: Record<string, unknown> = { node: process.version, date: new Date().toISOString() };

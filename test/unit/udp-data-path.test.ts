@@ -2,13 +2,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { headerChecksumValid } from '../../src/backend/udp/checksum.js';
 import { TunnelCounters } from '../../src/backend/udp/counters.js';
 import { UdpDataPath } from '../../src/backend/udp/data-path.js';
-import { FakeTun, FakeUdpNetwork, makeIpv4Packet, type FakeTransport } from '../../src/backend/udp/fakes.js';
+import { FakeTun, FakeUdpNetwork, makeIpv4Packet, type FakeTransport } from '../support/udp-fakes.js';
 import { Forwarder } from '../../src/backend/udp/forward.js';
-import { segmentTcp4 } from '../helpers/gso-segment.js';
+import { segmentTcp4 } from '../support/gso-segment.js';
 import { parseIpv4Header } from '../../src/backend/udp/packet.js';
 import type { TunOffload } from '../../src/kernel/tun-types.js';
-import { parseCidr, parseIp } from '../../src/subnet/ipv4.js';
-import { ipChecksumValid, referenceTcpChecksum, tcpSegment, tcpStream } from '../helpers/tcp-packets.js';
+import { parseCidr, parseIp } from '../../src/lib/ipv4.js';
+import { ipChecksumValid, referenceTcpChecksum, tcpSegment, tcpStream } from '../support/tcp-packets.js';
 
 const PORT = 8285;
 const net = (s: string) => parseCidr(s)!;

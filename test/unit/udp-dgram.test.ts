@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { UdpDataPath } from '../../src/backend/udp/data-path.js';
 import { openDgramTransport } from '../../src/backend/udp/dgram-transport.js';
-import { FakeTun, makeIpv4Packet } from '../../src/backend/udp/fakes.js';
+import { FakeTun, makeIpv4Packet } from '../support/udp-fakes.js';
 import { Forwarder } from '../../src/backend/udp/forward.js';
 import type { UdpTransport } from '../../src/backend/udp/transport.js';
 import { isTwillError } from '../../src/errors.js';
-import { parseCidr } from '../../src/subnet/ipv4.js';
+import { parseCidr } from '../../src/lib/ipv4.js';
 
 const open: UdpTransport[] = [];
 afterEach(async () => {

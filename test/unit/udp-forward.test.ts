@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { headerChecksumValid, writeHeaderChecksum } from '../../src/backend/udp/checksum.js';
 import { DROP_REASONS } from '../../src/backend/udp/counters.js';
-import { makeIpv4Packet } from '../../src/backend/udp/fakes.js';
+import { makeIpv4Packet } from '../support/udp-fakes.js';
 import { Forwarder, UdpPeer } from '../../src/backend/udp/forward.js';
 import { checkHeader } from '../../src/backend/udp/packet.js';
-import { parseCidr, parseIp } from '../../src/subnet/ipv4.js';
-import { rng } from '../helpers/rng.js';
+import { parseCidr, parseIp } from '../../src/lib/ipv4.js';
+import { rng } from '../support/rng.js';
 
 
 const net = (s: string) => parseCidr(s)!;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { COALESCE_BATCH_MAX, TcpCoalescer, type CoalescedBatch } from '../../src/backend/udp/offload/coalesce.js';
-import { segmentTcp4 } from '../helpers/gso-segment.js';
-import { rng } from '../helpers/rng.js';
-import { ACK, FIN, PSH, SYN, ipChecksumValid, tcpSegment, tcpStream, type SegmentSpec } from '../helpers/tcp-packets.js';
+import { segmentTcp4 } from '../support/gso-segment.js';
+import { rng } from '../support/rng.js';
+import { ACK, FIN, PSH, SYN, ipChecksumValid, tcpSegment, tcpStream, type SegmentSpec } from '../support/tcp-packets.js';
 
 function coalesce(packets: Buffer[]): CoalescedBatch {
   const c = new TcpCoalescer();

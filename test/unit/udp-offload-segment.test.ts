@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { completeChecksum, segmentTcp4 } from '../helpers/gso-segment.js';
-import { rng } from '../helpers/rng.js';
-import { ACK, CWR, ECE, FIN, PSH, URG } from '../helpers/tcp-packets.js';
+import { completeChecksum, segmentTcp4 } from '../support/gso-segment.js';
+import { rng } from '../support/rng.js';
+import { ACK, CWR, ECE, FIN, PSH, URG } from '../support/tcp-packets.js';
 
 type Rand = () => number;
 const int = (rand: Rand, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));

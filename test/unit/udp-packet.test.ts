@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { decrementTtl, headerChecksumValid, internetChecksum, onesSum, writeHeaderChecksum } from '../../src/backend/udp/checksum.js';
-import { makeIpv4Packet } from '../../src/backend/udp/fakes.js';
+import { makeIpv4Packet } from '../support/udp-fakes.js';
 import { buildIcmpError, icmpErrorAllowed } from '../../src/backend/udp/icmp.js';
 import { checkHeader, parseIpv4Header } from '../../src/backend/udp/packet.js';
-import { parseIp } from '../../src/subnet/ipv4.js';
-import { rng } from '../helpers/rng.js';
+import { parseIp } from '../../src/lib/ipv4.js';
+import { rng } from '../support/rng.js';
 
 /** A small seeded PRNG (mulberry32), so that a failing random case can be replayed. */
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PeerTable } from '../../src/backend/udp/peer-table.js';
-import { contains, formatCidr, mask, parseCidr, parseIp, type Ipv4Net } from '../../src/subnet/ipv4.js';
-import { rng } from '../helpers/rng.js';
+import { contains, formatCidr, mask, parseCidr, parseIp, type Ipv4Net } from '../../src/lib/ipv4.js';
+import { rng } from '../support/rng.js';
 
 
 /** The obvious implementation: scan every entry, keep the longest that contains the address. */

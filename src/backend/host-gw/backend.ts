@@ -1,11 +1,11 @@
 import { TWILL_ROUTE_PROTO, type BatchFailure, type KernelRoute, type RouteChange } from '../../kernel/index.js';
 import type { Logger } from '../../log.js';
-import { formatCidr } from '../../subnet/ipv4.js';
+import { formatCidr } from '../../lib/ipv4.js';
 import type { Lease, LeaseEvent } from '../../subnet/types.js';
 import type { Backend, BackendContext, BackendStatus, PeerState } from '../backend.js';
 import { PeerStatusTable } from './peer-status.js';
 import { HOST_GW_TYPE, hostGwPeers, l2Verdict, planRoutes, validPublicIP, type Peer, type Self } from './route-plan.js';
-import { Coalescer } from './serial.js';
+import { Coalescer } from '../../lib/coalescer.js';
 
 /** How often the kernel is re-read and repaired, so that a route deleted by hand comes back. */
 export const DEFAULT_RESYNC_MS = 5_000; // half the 10 s promise, so a route deleted by hand is back well within it

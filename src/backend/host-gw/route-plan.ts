@@ -4,7 +4,7 @@
  * No I/O here (style rule 7): the backend feeds in leases, kernel answers, and gets changes back.
  */
 import type { KernelRoute, RouteChange, RouteLookup } from '../../kernel/index.js';
-import { formatCidr, parseIp } from '../../subnet/ipv4.js';
+import { formatCidr, parseIp } from '../../lib/ipv4.js';
 import type { Lease } from '../../subnet/types.js';
 
 export const HOST_GW_TYPE = 'host-gw';

@@ -2,7 +2,7 @@ import { isTwillError, TwillError } from '../../errors.js';
 import { configureTun, type TunConfigOptions } from '../../kernel/tun-config.js';
 import type { TunDevice, TunOffload } from '../../kernel/tun-types.js';
 import type { Logger } from '../../log.js';
-import { formatCidr, formatIp } from '../../subnet/ipv4.js';
+import { formatCidr, formatIp } from '../../lib/ipv4.js';
 import type { Lease, LeaseEvent } from '../../subnet/types.js';
 import type { Backend, BackendContext, BackendStatus } from '../backend.js';
 import { UdpDataPath } from './data-path.js';

@@ -11,7 +11,7 @@
  * else, and everything without offload, is written at once from the socket's callback.
  */
 import type { TunDevice } from '../../kernel/tun-types.js';
-import type { Ipv4Net } from '../../subnet/ipv4.js';
+import type { Ipv4Net } from '../../lib/ipv4.js';
 import type { Forwarder, IcmpReason, UdpPeer } from './forward.js';
 import { TcpCoalescer } from './offload/coalesce.js';
 import type { UdpTransport } from './transport.js';

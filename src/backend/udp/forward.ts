@@ -3,7 +3,7 @@
  * goes to, whether an inbound datagram is accepted, and the ICMP errors to write back.
  * Packets are patched in place (TTL, checksum); nothing here allocates per forwarded packet.
  */
-import { formatCidr, formatIp, parseIp, type Ipv4Net } from '../../subnet/ipv4.js';
+import { formatCidr, formatIp, parseIp, type Ipv4Net } from '../../lib/ipv4.js';
 import { decrementTtl, headerChecksumValid } from './checksum.js';
 import { TunnelCounters, Traffic, type DropReason } from './counters.js';
 import { buildIcmpError, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED_IN_TRANSIT } from './icmp.js';

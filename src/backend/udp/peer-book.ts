@@ -1,4 +1,4 @@
-import { formatCidr } from '../../subnet/ipv4.js';
+import { formatCidr } from '../../lib/ipv4.js';
 import type { Lease } from '../../subnet/types.js';
 import type { PeerState, PeerStatus, TrafficStatus } from '../backend.js';
 

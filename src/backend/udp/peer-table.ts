@@ -3,7 +3,7 @@
  * network address as a signed int32 (a Smi on 64-bit Node, so a lookup allocates nothing),
  * probed from the longest length down; leases share one length, so a lookup is usually one probe.
  */
-import { mask, type Ipv4Net } from '../../subnet/ipv4.js';
+import { mask, type Ipv4Net } from '../../lib/ipv4.js';
 
 const MASKS_I32: readonly number[] = Array.from({ length: 33 }, (_, len) => mask(len) | 0);
 

@@ -1,7 +1,7 @@
 /**
  * Which leases are udp peers, and this node's TUN address. Pure.
  */
-import { formatCidr, parseIp, type Ipv4Net } from '../../subnet/ipv4.js';
+import { formatCidr, parseIp, type Ipv4Net } from '../../lib/ipv4.js';
 import type { Lease } from '../../subnet/types.js';
 
 export const UDP_TYPE = 'udp';
