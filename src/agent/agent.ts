@@ -1,4 +1,4 @@
-import { backendFactory } from '../backend/index.js';
+import { BACKENDS, backendFactory, type BackendTable } from '../backend/index.js';
 import type { Backend, BackendFactory, ExternalInterface } from '../backend/backend.js';
 import { isTwillError } from '../errors.js';
 import { createKernel, type Kernel } from '../kernel/index.js';
@@ -21,6 +21,18 @@ import { validateNetworkConfig } from './network-config.js';
 import type { AgentOptions } from './options.js';
 import { formatSubnetEnv, readPreviousSubnet, writeFileAtomic } from './subnet-env.js';
 
+/** What the agent is built from; everything but the logger defaults to the real thing. */
+export interface AgentDeps {
+  readonly logger: Logger;
+  /** The lease registry (default: etcd at --etcd-endpoints). */
+  readonly registry?: LeaseRegistry;
+  /** The kernel (default: the agent's own namespace, or --netns in tests). */
+  readonly kernel?: Kernel;
+  /** The backend table (default: src/backend/index.ts); tests add their own backends. */
+  readonly backends?: BackendTable;
+  readonly observer?: AgentObserver;
+}
+
 /** What the agent settles on at start-up, before any lease exists. */
 interface Setup {
   readonly iface: ExternalInterface;
@@ -40,6 +52,7 @@ export class Agent implements StatusSource {
   private readonly rootLog: Logger;
   private readonly kernel: Kernel;
   private readonly registry: LeaseRegistry;
+  private readonly backends: BackendTable;
   private setup: Setup | null = null;
   private leases: LeaseManager | null = null;
   private stream: LeaseStream | null = null;
@@ -57,15 +70,14 @@ export class Agent implements StatusSource {
 
   constructor(
     private readonly opts: AgentOptions,
-    logger: Logger,
-    registry?: LeaseRegistry,
-    observer?: AgentObserver,
+    deps: AgentDeps,
   ) {
-    this.rootLog = logger;
-    this.log = logger.child({ component: 'agent' });
-    this.kernel = createKernel(opts.netns === undefined ? {} : { netns: opts.netns });
-    this.telemetry = new Telemetry({ nodeName: opts.nodeName, etcdEndpoints: opts.etcdEndpoints, version: VERSION, ...(observer && { observer }) });
-    this.registry = registry ?? this.etcdRegistry();
+    this.rootLog = deps.logger;
+    this.log = deps.logger.child({ component: 'agent' });
+    this.kernel = deps.kernel ?? createKernel(opts.netns === undefined ? {} : { netns: opts.netns });
+    this.backends = deps.backends ?? BACKENDS;
+    this.telemetry = new Telemetry({ nodeName: opts.nodeName, etcdEndpoints: opts.etcdEndpoints, version: VERSION, ...(deps.observer && { observer: deps.observer }) });
+    this.registry = deps.registry ?? this.etcdRegistry();
   }
 
   private etcdRegistry(): EtcdRegistry {
@@ -79,7 +91,7 @@ export class Agent implements StatusSource {
     await this.kernel.sysctl.enableIpForward();
     const config = await this.waitForConfig();
     if (!config) return;
-    this.setup = { iface, config, factory: backendFactory(config.backend.type) };
+    this.setup = { iface, config, factory: backendFactory(config.backend.type, this.backends) };
     this.leases = this.createLeaseManager(this.setup, await readPreviousSubnet(this.opts.subnetFile));
     this.lease = await this.leases.acquire();
     this.rules = new TrafficRules({ kernel: this.kernel, logger: this.rootLog, network: formatCidr(config.network), ipMasq: this.opts.ipMasq, forwardRules: this.opts.forwardRules });
@@ -142,7 +154,7 @@ export class Agent implements StatusSource {
     while (!this.lifecycle.stopRequested) {
       try {
         const text = await this.registry.getConfig();
-        if (text !== null) return validateNetworkConfig(text);
+        if (text !== null) return validateNetworkConfig(text, this.backends);
         lastProblem = this.report(lastProblem, 'TWILL_ERR_CONFIG_MISSING', `no network config at ${this.opts.etcdPrefix}/config; waiting for it`);
       } catch (err) {
         if (!isTwillError(err)) throw err;

@@ -1,13 +1,13 @@
-import { backendFactory } from '../backend/index.js';
+import { backendFactory, type BackendTable } from '../backend/index.js';
 import { TwillError, isTwillError } from '../errors.js';
 import { parseNetworkConfig } from '../subnet/config.js';
 import type { NetworkConfig } from '../subnet/types.js';
 
 /** The agent's and `twill config set`'s one validation: the contract's rules plus a known backend. */
-export function validateNetworkConfig(text: string): NetworkConfig {
+export function validateNetworkConfig(text: string, backends?: BackendTable): NetworkConfig {
   const config = parseNetworkConfig(text);
   try {
-    backendFactory(config.backend.type);
+    backendFactory(config.backend.type, backends);
   } catch (err) {
     if (!isTwillError(err, 'TWILL_ERR_BACKEND_UNKNOWN')) throw err;
     throw new TwillError('TWILL_ERR_CONFIG_INVALID', `network config: Backend.Type ${err.message}`, { cause: err, details: { field: 'Backend.Type' } });

@@ -20,7 +20,7 @@ export interface ServedAgent {
  */
 export async function startServedAgent(options: AgentOptions, logger: Logger): Promise<ServedAgent> {
   const metrics = createMetrics({ status: () => agent.status(), version: VERSION });
-  const agent = new Agent(options, logger, undefined, metrics.observer);
+  const agent = new Agent(options, { logger, observer: metrics.observer });
   const api = buildApi({ status: agent, metrics: metrics.registry, logger });
   await listen(api, options);
   logger.child({ component: 'api' }).info({ addr: formatHostPort(options.statusAddr) }, 'status API listening');
