@@ -4,12 +4,13 @@
  * the same codes and a unit test keeps the two in step. Callers branch on `code`, never on text.
  */
 export const ERROR_CATALOG = {
-  TWILL_ERR_CONFIG_INVALID: { transient: false, doc: 'The network config JSON breaks a rule; the message names the field.' },
+  TWILL_ERR_CONFIG_INVALID: { transient: true, doc: 'The network config JSON breaks a rule; the message names the field. The agent waits for a corrected config; `twill config set` refuses it.' },
   TWILL_ERR_CONFIG_MISSING: { transient: true, doc: 'No network config at <prefix>/config yet.' },
   TWILL_ERR_OPTION_INVALID: { transient: false, doc: 'A command-line flag or TWILL_* variable has a bad value.' },
   TWILL_ERR_ETCD_UNAVAILABLE: { transient: true, doc: 'etcd could not be reached or did not answer in time.' },
   TWILL_ERR_ETCD_REQUEST: { transient: false, doc: 'etcd refused a request (permission, bad request).' },
   TWILL_ERR_ETCD_AUTH: { transient: false, doc: 'etcd refused --etcd-username/--etcd-password (no such user, wrong password).' },
+  TWILL_ERR_ETCD_WATCH_CANCELLED: { transient: true, doc: 'etcd ended the lease watch (its start revision was compacted, say); the agent lists the leases again and watches from there.' },
   TWILL_ERR_ETCD_TLS_FILE: { transient: false, doc: 'A file named by --etcd-cafile, --etcd-certfile or --etcd-keyfile cannot be read or is not PEM.' },
   TWILL_ERR_LEASE_NETWORK_FULL: { transient: true, doc: 'Every subnet between SubnetMin and SubnetMax is leased.' },
   TWILL_ERR_LEASE_RACE_LOST: { transient: true, doc: 'Another node created the same subnet key first; allocation is retried.' },
@@ -32,6 +33,7 @@ export const ERROR_CATALOG = {
   TWILL_ERR_STATUS_UNREACHABLE: { transient: true, doc: '`twill status` could not reach the agent at --addr, or got an answer that is not its status.' },
   TWILL_ERR_LAB_NOT_ROOT: { transient: false, doc: 'twill lab needs root (network namespaces).' },
   TWILL_ERR_LAB_STATE: { transient: false, doc: 'The lab is not in a state for this command (not up, already up, a step timed out).' },
+  TWILL_ERR_UNEXPECTED: { transient: false, doc: 'An error twill has no code for: a bug. The message and the log line say where; please report it.' },
 } as const satisfies Record<string, { transient: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
@@ -52,6 +54,11 @@ export class TwillError extends Error {
 
 export function isTwillError(err: unknown, code?: ErrorCode): err is TwillError {
   return err instanceof TwillError && (code === undefined || err.code === code);
+}
+
+/** The code to log or show for any error; one twill has no code for is TWILL_ERR_UNEXPECTED. */
+export function errorCode(err: unknown): ErrorCode {
+  return isTwillError(err) ? err.code : 'TWILL_ERR_UNEXPECTED';
 }
 
 /** Retry is a property of the error: unknown errors are not retried blindly. */

@@ -1,6 +1,6 @@
-import { BACKENDS, backendFactory, type BackendTable } from '../backend/index.js';
+import { BACKENDS, backendFactory, parseBackendFlags, type BackendTable } from '../backend/index.js';
 import type { Backend, BackendFactory, ExternalInterface } from '../backend/backend.js';
-import { isTwillError } from '../errors.js';
+import { errorCode, isTransient, TwillError, type ErrorCode } from '../errors.js';
 import { createKernel, type Kernel } from '../kernel/index.js';
 import type { Logger } from '../log.js';
 import { TrafficRules, type TrafficRulesStatus } from '../rules/traffic-rules.js';
@@ -38,6 +38,9 @@ interface Setup {
   readonly iface: ExternalInterface;
   readonly config: NetworkConfig;
   readonly factory: BackendFactory;
+  /** The backend's `Backend.*` options and its flags, parsed by the backend itself. */
+  readonly options: unknown;
+  readonly flags: unknown;
 }
 
 /**
@@ -64,9 +67,12 @@ export class Agent implements StatusSource {
   private backendQueue: Promise<void> = Promise.resolve();
   private peersSent = false;
   private readonly configRetry = new Backoff(1000, 10_000);
+  private starting: Promise<void> | null = null;
   /** Readiness, lease expiry and etcd contact, for the status API and metrics. */
   readonly telemetry: Telemetry;
   private iface: ExternalInterface | null = null;
+  /** A permanent error the lease store stopped on; null while all is well. */
+  private fatal: unknown = null;
 
   constructor(
     private readonly opts: AgentOptions,
@@ -85,18 +91,30 @@ export class Agent implements StatusSource {
     return new EtcdRegistry({ endpoints: this.opts.etcdEndpoints, prefix: this.opts.etcdPrefix, ...security, onCall: (reached) => this.telemetry.etcdRpc(reached) });
   }
 
-  async start(): Promise<void> {
+  /** Starts once; a second call gets the same promise. Resolves early (not running) when stop() comes first. */
+  start(): Promise<void> {
+    this.starting ??= this.run();
+    return this.starting;
+  }
+
+  private async run(): Promise<void> {
     this.lifecycle.to('starting');
     const iface = await this.resolveInterface();
     await this.kernel.sysctl.enableIpForward();
     const config = await this.waitForConfig();
     if (!config) return;
-    this.setup = { iface, config, factory: backendFactory(config.backend.type, this.backends) };
+    this.setup = this.settle(iface, config);
     this.leases = this.createLeaseManager(this.setup, await readPreviousSubnet(this.opts.subnetFile));
-    this.lease = await this.leases.acquire();
+    const lease = await this.leases.acquire().catch((err: unknown) => {
+      if (this.lifecycle.stopRequested) return null; // stop() ended the attempts
+      throw err;
+    });
+    if (!lease || this.lifecycle.stopRequested) return;
+    this.lease = lease;
     this.rules = new TrafficRules({ kernel: this.kernel, logger: this.rootLog, network: formatCidr(config.network), ipMasq: this.opts.ipMasq, forwardRules: this.opts.forwardRules });
     await this.rules.start(formatCidr(this.lease.subnet));
     await this.startBackend(this.lease);
+    if (this.lifecycle.stopRequested) return; // no lease stream on a registry that stop() closes
     this.stream = new LeaseStream({ registry: this.registry, logger: this.rootLog, onEvents: (events) => this.onLeaseEvents(events), ...this.streamHooks() });
     await this.stream.start();
     // The backend takes its first call as the full peer set; with no peers none was sent.
@@ -106,12 +124,19 @@ export class Agent implements StatusSource {
     this.log.info({ subnet: formatCidr(this.lease.subnet), backend: config.backend.type, iface: iface.name, publicIP: iface.address }, 'agent running');
   }
 
+  private settle(iface: ExternalInterface, config: NetworkConfig): Setup {
+    const factory = backendFactory(config.backend.type, this.backends);
+    const flags = this.opts.backendFlags?.[factory.type] ?? parseBackendFlags({}, { [factory.type]: factory })[factory.type];
+    return { iface, config, factory, options: factory.parseOptions(config.backend.raw), flags };
+  }
+
   async stop(): Promise<void> {
     if (this.lifecycle.stopRequested) return;
     this.lifecycle.to(this.lifecycle.state === 'created' ? 'stopped' : 'stopping');
     this.configRetry.cancel();
-    await this.stream?.stop();
     this.leases?.stop();
+    await this.stream?.stop();
+    await this.starting?.catch(() => undefined); // start() gives up at its next step
     await this.backendQueue;
     await this.backend?.stop();
     await this.rules?.stop();
@@ -133,11 +158,22 @@ export class Agent implements StatusSource {
 
   /** /healthz: the agent's loops run until it is told to stop. */
   live(): boolean {
-    return !this.lifecycle.stopRequested;
+    return !this.lifecycle.stopRequested && this.fatal === null;
   }
 
-  private streamHooks(): Pick<LeaseStreamOptions, 'onConnection' | 'onWatchEvent'> {
-    return { onConnection: (c) => this.telemetry.etcdWatch(c), onWatchEvent: (t) => this.telemetry.watchEvent(t) };
+  /**
+   * A permanent etcd error after start (auth revoked, permission removed): the lease store has
+   * stopped retrying. The data path keeps running on what it has; /healthz turns 503 so a
+   * supervisor restarts the agent, whose start then names the error and exits.
+   */
+  private onFatal(err: unknown): void {
+    if (this.fatal !== null) return;
+    this.fatal = err;
+    this.log.error({ err, code: errorCode(err) }, 'etcd refuses the agent for good; /healthz is failing so that the agent is restarted (routes stay)');
+  }
+
+  private streamHooks(): Pick<LeaseStreamOptions, 'onConnection' | 'onWatchEvent' | 'onFatal'> {
+    return { onConnection: (c) => this.telemetry.etcdWatch(c), onWatchEvent: (t) => this.telemetry.watchEvent(t), onFatal: (err) => this.onFatal(err) };
   }
 
   private async resolveInterface(): Promise<ExternalInterface> {
@@ -148,26 +184,33 @@ export class Agent implements StatusSource {
     return iface;
   }
 
-  /** Missing or invalid config: one clear line per distinct problem, and retry; routes are left alone. */
+  /**
+   * Missing or invalid config, etcd down: one clear line per kind of problem (its code), and
+   * retry; routes are left alone. A problem retrying cannot fix (etcd auth) ends start().
+   */
   private async waitForConfig(): Promise<NetworkConfig | null> {
-    let lastProblem = '';
+    let logged: ErrorCode | null = null;
     while (!this.lifecycle.stopRequested) {
+      let problem: unknown;
       try {
         const text = await this.registry.getConfig();
         if (text !== null) return validateNetworkConfig(text, this.backends);
-        lastProblem = this.report(lastProblem, 'TWILL_ERR_CONFIG_MISSING', `no network config at ${this.opts.etcdPrefix}/config; waiting for it`);
+        problem = new TwillError('TWILL_ERR_CONFIG_MISSING', `no network config at ${this.opts.etcdPrefix}/config; waiting for it`);
       } catch (err) {
-        if (!isTwillError(err)) throw err;
-        lastProblem = this.report(lastProblem, err.code, err.message);
+        problem = err;
       }
-      await this.configRetry.wait();
+      logged = this.report(logged, problem);
+      if (!isTransient(problem)) throw problem;
+      if (!this.lifecycle.stopRequested) await this.configRetry.wait(); // stop() cancels a pending wait only
     }
     return null;
   }
 
-  private report(last: string, code: string, message: string): string {
-    if (message !== last) this.log.error({ code }, message);
-    return message;
+  /** Logs a problem unless its code is the one logged last; returns the code. */
+  private report(last: ErrorCode | null, err: unknown): ErrorCode {
+    const code = errorCode(err);
+    if (code !== last) this.log.error({ code }, err instanceof Error ? err.message : String(err));
+    return code;
   }
 
   private createLeaseManager(setup: Setup, preferred: Lease['subnet'] | null): LeaseManager {
@@ -175,21 +218,22 @@ export class Agent implements StatusSource {
       registry: this.registry,
       logger: this.rootLog,
       config: setup.config,
-      attrs: setup.factory.leaseAttrs(setup.iface.address),
+      attrs: setup.factory.leaseAttrs(setup.iface.address, setup.options),
       ttlSeconds: this.opts.subnetLeaseTtlSeconds,
       preferred,
       onLease: (lease) => this.onLeaseAcquired(lease),
       onLost: () => this.telemetry.leaseLost(),
       onRenewed: (lease, ttl) => this.telemetry.leaseRenewed(lease, ttl),
+      onFatal: (err) => this.onFatal(err),
     });
   }
 
   private async startBackend(lease: Lease): Promise<void> {
-    const { iface, config, factory } = this.setup!;
-    this.backend = factory.create({ logger: this.rootLog, network: config, ownLease: lease, iface, kernel: this.kernel, tunName: this.opts.tunName, tunOffload: this.opts.tunOffload, observer: this.telemetry.observer });
+    const { iface, config, factory, options, flags } = this.setup!;
+    this.backend = factory.create({ logger: this.rootLog, network: config, ownLease: lease, iface, kernel: this.kernel, options, flags, observer: this.telemetry.observer });
     this.telemetry.backendStarting();
     await this.backend.start();
-    const mtu = factory.mtu(iface.mtu);
+    const mtu = factory.mtu(iface.mtu, options);
     await writeFileAtomic(this.opts.subnetFile, formatSubnetEnv({ network: config.network, subnet: lease.subnet, mtu, ipMasq: this.opts.ipMasq }));
     this.log.info({ path: this.opts.subnetFile, subnet: formatCidr(lease.subnet), mtu }, 'subnet file written');
     this.telemetry.subnetFileWritten();

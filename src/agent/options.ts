@@ -1,6 +1,5 @@
 import type { HostPort } from '../api/addr.js';
 import { TwillError } from '../errors.js';
-import type { TunOffload } from '../kernel/tun-types.js';
 import type { EtcdAccess } from '../subnet/etcd-access.js';
 
 /** Everything `twill agent` is told, parsed once and frozen. */
@@ -15,9 +14,8 @@ export interface AgentOptions {
   readonly publicIp: string | null;
   readonly subnetFile: string;
   readonly subnetLeaseTtlSeconds: number;
-  readonly tunName: string;
-  /** TCP offload on the udp backend's TUN device (--tun-offload, default gro). */
-  readonly tunOffload?: TunOffload;
+  /** Each backend's own flags, parsed by its parseFlags, by backend type; a missing one gets its defaults. */
+  readonly backendFlags?: Readonly<Record<string, unknown>>;
   /** Where the status API listens (--status-addr, default 127.0.0.1:8475). */
   readonly statusAddr: HostPort;
   /** The node's name in the status (--node-name, default the hostname). */
@@ -46,12 +44,6 @@ export function parseDurationSeconds(flag: string, text: string): number {
 export function checkTtl(seconds: number): number {
   if (seconds < 5) throw new TwillError('TWILL_ERR_OPTION_INVALID', `--subnet-lease-ttl: ${seconds}s is too short (at least 5s)`);
   return seconds;
-}
-
-/** Linux interface names: 1 to 15 characters, no slash, colon or white space. */
-export function checkTunName(name: string): string {
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw new TwillError('TWILL_ERR_OPTION_INVALID', `--tun-name: "${name}" is not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`);
-  return name;
 }
 
 /** A boolean flag's value as commander hands it over: true/false from the flag, text from TWILL_*. */

@@ -1,5 +1,5 @@
-import type { BackendStatus, ExternalInterface } from '../backend/backend.js';
-import type { AgentStatus, EtcdStatus, LeaseStatus, NetworkStatus, ReadinessCondition } from '../status/types.js';
+import type { ExternalInterface } from '../backend/backend.js';
+import type { AgentStatus, BackendStatus, BackendSummary, EtcdStatus, LeaseStatus, NetworkStatus, ReadinessCondition } from '../status/types.js';
 import { formatCidr, formatIp } from '../lib/ipv4.js';
 import type { Lease, NetworkConfig } from '../subnet/types.js';
 import { NO_OBSERVER, type AgentObserver } from '../status/observer.js';
@@ -95,7 +95,7 @@ export class Telemetry {
 
   status(parts: AgentParts): AgentStatus {
     const waitingFor = this.waitingFor();
-    const b = parts.backend;
+    const { backend, peers } = splitPeers(parts.backend);
     return {
       version: this.opts.version,
       state: parts.state,
@@ -104,9 +104,9 @@ export class Telemetry {
       node: { name: this.opts.nodeName, publicIP: parts.iface?.address ?? null, iface: parts.iface?.name ?? null },
       network: parts.config && networkStatus(parts.config),
       lease: this.lease,
-      backend: b && { type: b.type, mtu: b.mtu, device: b.device, routes: b.routes, ...(b.drops && { drops: b.drops }), ...(b.tunnel && { tunnel: b.tunnel }) },
+      backend,
       etcd: this.etcdStatus(parts.watchRevision),
-      peers: b?.peers ?? [],
+      peers,
     };
   }
 
@@ -118,6 +118,13 @@ export class Telemetry {
     if (lease.etcdLeaseId === '0' || !Number.isFinite(ttlSeconds)) return null;
     return new Date(this.now().getTime() + ttlSeconds * 1000).toISOString();
   }
+}
+
+/** The backend's status less its peers, which /v1/status lists at the top level. */
+function splitPeers(b: BackendStatus | null): { backend: BackendSummary | null; peers: BackendStatus['peers'] } {
+  if (!b) return { backend: null, peers: [] };
+  const { peers, ...backend } = b;
+  return { backend, peers };
 }
 
 function networkStatus(c: NetworkConfig): NetworkStatus {

@@ -20,3 +20,17 @@ export function backendFactory(type: string, table: BackendTable = BACKENDS): Ba
     details: { type, known: Object.keys(table) },
   });
 }
+
+/**
+ * Every backend's flags parsed once, by backend type. `values` holds what was given, by flag
+ * name; a flag not given takes its default. A bad value of any backend's flag is an error even
+ * when another backend runs, so a typo never waits for a config change to surface.
+ */
+export function parseBackendFlags(values: Readonly<Record<string, string | undefined>>, table: BackendTable = BACKENDS): Readonly<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const factory of Object.values(table)) {
+    const own = Object.fromEntries(factory.flags.map((f) => [f.name, values[f.name] ?? f.default]));
+    out[factory.type] = factory.parseFlags(own);
+  }
+  return Object.freeze(out);
+}

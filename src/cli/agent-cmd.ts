@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { startServedAgent } from '../agent/serve.js';
-import { checkTtl, checkTunName, parseBool, parseDurationSeconds, type AgentOptions } from '../agent/options.js';
-import type { TunOffload } from '../kernel/tun-types.js';
+import { checkTtl, parseBool, parseDurationSeconds, type AgentOptions } from '../agent/options.js';
+import { BACKENDS, parseBackendFlags, type BackendTable } from '../backend/index.js';
 import { createLogger } from '../log.js';
 import { addStatusOptions, statusOptions, type StatusFlags } from './status-flags.js';
 import { addTrafficRuleOptions, runCleanup, type TrafficRuleFlags } from './traffic-flags.js';
@@ -12,8 +12,6 @@ interface AgentFlags extends TrafficRuleFlags, EtcdFlags {
   publicIp?: string;
   subnetFile: string;
   subnetLeaseTtl: string;
-  tunName: string;
-  tunOffload: TunOffload;
   logLevel: string;
 }
 
@@ -29,12 +27,29 @@ function toOptions(flags: AllAgentFlags): AgentOptions {
     publicIp: flags.publicIp ?? null,
     subnetFile: flags.subnetFile,
     subnetLeaseTtlSeconds: checkTtl(parseDurationSeconds('--subnet-lease-ttl', flags.subnetLeaseTtl)),
-    tunName: checkTunName(flags.tunName),
-    tunOffload: flags.tunOffload,
+    backendFlags: parseBackendFlags(backendFlagValues(flags)),
     ...statusOptions(flags),
     ipMasq: parseBool('--ip-masq', flags.ipMasq),
     forwardRules: parseBool('--forward-rules', flags.forwardRules),
   });
+}
+
+/** Each backend's own flags (--tun-name for udp, …), from the backend table. */
+export function addBackendOptions(cmd: Command, table: BackendTable = BACKENDS): Command {
+  for (const factory of Object.values(table)) {
+    for (const f of factory.flags) {
+      const option = new Option(`--${f.name} <value>`, `${f.description} (${factory.type})`).env(f.env).default(f.default);
+      cmd.addOption(f.choices ? option.choices(f.choices) : option);
+    }
+  }
+  return cmd;
+}
+
+/** Commander keys options by camel-cased name; the backends know their flags by name. */
+export function backendFlagValues(flags: object, table: BackendTable = BACKENDS): Record<string, string | undefined> {
+  const values = flags as Record<string, string | undefined>;
+  const names = Object.values(table).flatMap((f) => f.flags.map((x) => x.name));
+  return Object.fromEntries(names.map((name) => [name, values[name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]]));
 }
 
 /** Runs the agent until SIGTERM or SIGINT, then stops it cleanly (routes and lease stay). */
@@ -68,9 +83,8 @@ export function registerAgentCommand(program: Command): void {
     .addOption(new Option('--public-ip <address>', "IP peers reach this node at (default: the interface's first IPv4)").env('TWILL_PUBLIC_IP'))
     .addOption(new Option('--subnet-file <path>', 'where to write subnet.env').env('TWILL_SUBNET_FILE').default('/run/flannel/subnet.env'))
     .addOption(new Option('--subnet-lease-ttl <duration>', 'TTL of the etcd lease on the subnet').env('TWILL_SUBNET_LEASE_TTL').default('24h'))
-    .addOption(new Option('--tun-name <name>', 'tunnel device of the udp backend').env('TWILL_TUN_NAME').default('twill0'))
-    .addOption(new Option('--tun-offload <mode>', 'TCP offload on that device: gro merges inbound segments into super-packets; off writes every packet alone').env('TWILL_TUN_OFFLOAD').choices(['gro', 'off']).default('gro'))
     .addOption(new Option('--log-level <level>', 'pino log level').env('TWILL_LOG_LEVEL').default('info'));
+  addBackendOptions(cmd);
   addTrafficRuleOptions(cmd)
     .action((flags: AllAgentFlags) => runAgent(flags));
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { isTwillError } from '../errors.js';
+import { errorCode, isTwillError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerAgentCommand } from './agent-cmd.js';
 import { registerBenchCommand } from '../tools/bench/command.js';
@@ -25,7 +25,7 @@ async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
-    const code = isTwillError(err) ? err.code : 'TWILL_ERR_UNEXPECTED';
+    const code = errorCode(err);
     process.stderr.write(`twill: ${err instanceof Error ? err.message : String(err)} [${code}]\n`);
     return isTwillError(err) ? 2 : 1;
   }

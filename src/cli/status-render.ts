@@ -1,20 +1,18 @@
-import type { PeerStatus } from '../backend/backend.js';
-import type { AgentStatus } from '../status/types.js';
+import { BACKENDS, type BackendTable } from '../backend/index.js';
+import type { AgentStatus, PeerStatus } from '../status/types.js';
 import { renderTable } from '../lib/text-table.js';
 
-/** Pure: `twill status` as text, sections first, then one row per peer. */
-export function renderAgentStatus(s: AgentStatus, now: Date = new Date()): string {
-  const lines: [string, string][] = [
+/** Pure: `twill status` as text, sections first (the backend adds its own), then one row per peer. */
+export function renderAgentStatus(s: AgentStatus, now: Date = new Date(), backends: BackendTable = BACKENDS): string {
+  const lines: (readonly [string, string])[] = [
     ['node', `${s.node.name} (${s.node.publicIP ?? '?'} on ${s.node.iface ?? '?'}), twill ${s.version}`],
     ['state', `${s.state}, ${s.ready ? 'ready' : `NOT READY (waiting for ${s.waitingFor.join(', ') || 'start-up'})`}`],
     ['network', s.network ? `${s.network.network}, /${s.network.subnetLen} subnets ${s.network.subnetMin} to ${s.network.subnetMax}, backend ${s.network.backendType}` : 'no config yet'],
     ['lease', s.lease ? `${s.lease.subnet}, etcd lease ${s.lease.etcdLeaseId}, ${expiry(s.lease.expiresAt, now)}` : 'none held'],
     ['backend', s.backend ? `${s.backend.type}, mtu ${s.backend.mtu}, device ${s.backend.device ?? '-'}, ${s.backend.routes} route(s)` : 'not started'],
   ];
-  const t = s.backend?.tunnel;
-  if (t) lines.push(['tunnel', `udp port ${t.port}: in ${t.packetsIn} pkt / ${t.bytesIn} B, out ${t.packetsOut} pkt / ${t.bytesOut} B, icmp sent ${t.icmpSent}, gro ${t.groSegments} segments in ${t.groSuperPackets} super-packets${t.error ? `, ERROR ${t.error}` : ''}`]);
-  const drops = Object.entries(s.backend?.drops ?? {}).filter(([, n]) => n > 0);
-  if (s.backend?.drops) lines.push(['drops', drops.length === 0 ? 'none' : drops.map(([r, n]) => `${r} ${n}`).join(', ')]);
+  const describe = s.backend && Object.hasOwn(backends, s.backend.type) ? backends[s.backend.type]?.describeStatus : undefined;
+  if (describe && s.backend?.details) lines.push(...describe(s.backend.details));
   const e = s.etcd;
   lines.push(['etcd', `${e.endpoints.join(',')}: ${e.connected ? 'connected' : 'NOT CONNECTED'}, last contact ${e.lastContact ?? 'never'}, watch revision ${e.watchRevision ?? '-'}`]);
   const head = lines.map(([k, v]) => `${k.padEnd(8)} ${v}`).join('\n') + '\n';

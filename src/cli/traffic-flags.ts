@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { AgentOptions } from '../agent/options.js';
+import { BACKENDS } from '../backend/index.js';
 import { createKernel } from '../kernel/index.js';
 import type { Logger } from '../log.js';
 import { cleanupNode } from '../rules/cleanup.js';
@@ -22,6 +23,11 @@ export function addTrafficRuleOptions(cmd: Command): Command {
 /** `twill agent --cleanup`: one log line saying what was removed. */
 export async function runCleanup(options: AgentOptions, logger: Logger): Promise<void> {
   const kernel = createKernel(options.netns === undefined ? {} : { netns: options.netns });
-  const removed = await cleanupNode(kernel, { subnetFile: options.subnetFile, tunName: options.tunName });
-  logger.child({ component: 'cleanup' }).info({ ...removed, path: options.subnetFile, tunName: options.tunName }, 'cleanup done');
+  const backends = async (): Promise<Record<string, unknown>> => {
+    const removed: Record<string, unknown> = {};
+    for (const factory of Object.values(BACKENDS)) Object.assign(removed, await factory.cleanup?.(kernel, options.backendFlags?.[factory.type]));
+    return removed;
+  };
+  const removed = await cleanupNode(kernel, { subnetFile: options.subnetFile, backends });
+  logger.child({ component: 'cleanup' }).info({ ...removed, path: options.subnetFile }, 'cleanup done');
 }

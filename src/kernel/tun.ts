@@ -9,7 +9,7 @@ import { Buffer } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { getSystemErrorName } from 'node:util';
 import { TwillError, type ErrorCode } from '../errors.js';
-import { netnsPath } from '../tools/kernel/netns.js';
+import { netnsPath } from './netns-path.js';
 import type { TunDevice, TunOffload } from './tun-types.js';
 
 const ADDON_PATH = '../../build/Release/twill_tun.node'; // from src/kernel and dist/kernel alike

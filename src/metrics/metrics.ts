@@ -1,10 +1,13 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgentObserver } from '../status/observer.js';
-import type { AgentStatus } from '../status/types.js';
+import type { BackendFactory } from '../backend/backend.js';
+import type { AgentStatus, BackendDetails } from '../status/types.js';
 
 export interface MetricsOptions {
-  /** Read at scrape time for every gauge and the tunnel counters (once per scrape). */
+  /** Read at scrape time for every gauge and each backend's counters (once per scrape). */
   readonly status: () => AgentStatus;
+  /** Each backend registers its own metrics, read from its status details. */
+  readonly backends: readonly BackendFactory[];
   readonly version: string;
   /** Process metrics (cpu, memory, event loop); off in tests that count samples. */
   readonly defaultMetrics?: boolean;
@@ -23,8 +26,8 @@ const RESULTS = ['ok', 'error'] as const;
 
 /**
  * twill's metrics. Events (lease, watch, route changes, reconcile passes) come in through the
- * observer; everything that is a state (peers, routes, lease expiry, etcd up, tunnel counters)
- * is read from the status when Prometheus scrapes, so the udp packet path is never touched.
+ * observer; everything that is a state (peers, routes, lease expiry, etcd up, a backend's own
+ * counters) is read from the status when Prometheus scrapes, so a packet path is never touched.
  */
 export function createMetrics(opts: MetricsOptions): Metrics {
   const registry = new Registry();
@@ -46,7 +49,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   for (const op of ROUTE_OPS) for (const result of RESULTS) routeChanges.inc({ op, result }, 0);
 
   registerStateMetrics(registers, status, opts.version);
-  registerTunnelMetrics(registers, status);
+  for (const factory of opts.backends) factory.registerMetrics?.(registry, () => backendDetails(status(), factory.type));
 
   const observer: AgentObserver = {
     leaseEvent: (event) => leaseEvents.inc({ event }),
@@ -110,63 +113,6 @@ function registerStateMetrics(registers: Registry[], status: () => AgentStatus, 
   );
 }
 
-/** udp: the data path's own counters, copied at scrape time (prom-client counters have no set). */
-function registerTunnelMetrics(registers: Registry[], status: () => AgentStatus): void {
-  const copy = (counter: Counter, values: Readonly<Record<string, number>> | undefined, label: string): void => {
-    counter.reset();
-    for (const [key, n] of Object.entries(values ?? {})) counter.inc({ [label]: key }, n);
-  };
-  const copyTotal = (counter: Counter, value: number | undefined): void => {
-    counter.reset();
-    if (value !== undefined) counter.inc(value);
-  };
-  new Counter({
-    name: 'twill_tunnel_packets_total',
-    help: 'Packets through the udp tunnel, by direction (in = from peers, out = to peers).',
-    labelNames: ['direction'],
-    registers,
-    collect() {
-      const t = status().backend?.tunnel;
-      copy(this, t && { in: t.packetsIn, out: t.packetsOut }, 'direction');
-    },
-  });
-  new Counter({
-    name: 'twill_tunnel_bytes_total',
-    help: 'Bytes (inner IPv4 packets) through the udp tunnel, by direction.',
-    labelNames: ['direction'],
-    registers,
-    collect() {
-      const t = status().backend?.tunnel;
-      copy(this, t && { in: t.bytesIn, out: t.bytesOut }, 'direction');
-    },
-  });
-  new Counter({
-    name: 'twill_tunnel_gro_super_packets_total',
-    help: 'TCP super-packets (segments of one flow merged, TUN offload gro) the udp tunnel wrote into the device.',
-    registers,
-    collect() {
-      copyTotal(this, status().backend?.tunnel?.groSuperPackets);
-    },
-  });
-  new Counter({
-    name: 'twill_tunnel_gro_segments_total',
-    help: 'TCP segments from peers the udp tunnel wrote into the device inside super-packets (TUN offload gro).',
-    registers,
-    collect() {
-      copyTotal(this, status().backend?.tunnel?.groSegments);
-    },
-  });
-  new Counter({
-    name: 'twill_tunnel_drops_total',
-    help: 'Packets the udp tunnel dropped, by reason.',
-    labelNames: ['reason'],
-    registers,
-    collect() {
-      copy(this, status().backend?.drops, 'reason');
-    },
-  });
-}
-
 /**
  * prom-client's process and Node.js metrics, less three gauges named *_total that
  * `promtool check metrics` rejects ("non-counter metrics should not have _total suffix");
@@ -175,6 +121,11 @@ function registerTunnelMetrics(registers: Registry[], status: () => AgentStatus)
 function addProcessMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry });
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+}
+
+/** A backend's details while it is the one running. */
+function backendDetails(status: AgentStatus, type: string): BackendDetails | undefined {
+  return status.backend?.type === type ? status.backend.details : undefined;
 }
 
 /** One status() per scrape: every collect() of a scrape runs in the same tick. */

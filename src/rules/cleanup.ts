@@ -6,27 +6,28 @@ import { replaceScript, TWILL_NFT_FAMILY, TWILL_NFT_TABLE } from './nft-ruleset.
 
 export interface CleanupTargets {
   readonly subnetFile: string;
-  readonly tunName: string;
+  /** Removes what the backends made (their devices), before the routes; returns what it removed. */
+  readonly backends: () => Promise<Readonly<Record<string, unknown>>>;
 }
 
-/** What was removed; zero and false mean there was nothing of that kind. */
+/** What was removed; zero and false mean there was nothing of that kind. Backends add their own fields. */
 export interface CleanupSummary {
   readonly nftTable: boolean;
   readonly forwardRules: number;
   readonly routes: number;
-  readonly tunDevice: boolean;
   readonly subnetFile: boolean;
+  readonly [backendPart: string]: unknown;
 }
 
 /**
  * `twill agent --cleanup`: removes exactly what twill adds on a node and nothing else: its nft
- * table, the FORWARD rules carrying its comment, routes with protocol 116, its TUN device, and
- * subnet.env. The etcd lease is left to expire (the node may come back and want it).
+ * table, the FORWARD rules carrying its comment, what its backends made (the udp TUN device),
+ * routes with protocol 116, and subnet.env. The etcd lease is left to expire (the node may come back and want it).
  */
 export async function cleanupNode(kernel: Kernel, targets: CleanupTargets): Promise<CleanupSummary> {
   const nftTable = await removeTable(kernel);
   const forwardRules = await removeForwardRules(kernel);
-  const tunDevice = await kernel.links.removeIfKind(targets.tunName, 'tun');
+  const backends = await targets.backends();
   const routes = await removeRoutes(kernel);
   const subnetFile = await unlink(targets.subnetFile).then(
     () => true,
@@ -35,7 +36,7 @@ export async function cleanupNode(kernel: Kernel, targets: CleanupTargets): Prom
       throw err;
     },
   );
-  return { nftTable, forwardRules, routes, tunDevice, subnetFile };
+  return { ...backends, nftTable, forwardRules, routes, subnetFile };
 }
 
 /** A missing program means nothing of its kind was ever added. */

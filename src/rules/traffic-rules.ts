@@ -1,5 +1,5 @@
-import { Coalescer } from '../lib/coalescer.js';
-import { isTransient, isTwillError } from '../errors.js';
+import { ReconcileLoop } from '../lib/reconcile-loop.js';
+import { errorCode, isTransient, isTwillError, type ErrorCode } from '../errors.js';
 import type { Kernel } from '../kernel/index.js';
 import type { Logger } from '../log.js';
 import { FORWARD_CHAIN, FORWARD_TABLE, forwardRuleSpecs, parseForwardChain, planForward, type RuleSpec } from './forward-rules.js';
@@ -37,18 +37,20 @@ export interface TrafficRulesStatus {
  */
 export class TrafficRules {
   private readonly log: Logger;
-  private readonly reconciler = new Coalescer(() => this.reconcile());
+  private readonly loop: ReconcileLoop;
   private subnet: string | null = null;
-  private timer: NodeJS.Timeout | null = null;
   /** What we last applied or found in place; undefined before the first look. */
   private tableInPlace: string | null | undefined = undefined;
   private forwardInPlace: string | undefined = undefined;
   private iptablesMissingLogged = false;
   private repairs = 0;
   private lastError: string | null = null;
+  /** The code of the failure last logged: a failure is logged when its code changes, not its text. */
+  private lastCode: ErrorCode | null = null;
 
   constructor(private readonly opts: TrafficRulesOptions) {
     this.log = opts.logger.child({ component: 'traffic-rules' });
+    this.loop = new ReconcileLoop(() => this.reconcile(), opts.resyncMs ?? DEFAULT_RULES_RESYNC_MS);
   }
 
   /** The first reconcile; throws only what retrying cannot fix (nft missing with --ip-masq). */
@@ -58,25 +60,22 @@ export class TrafficRules {
       if (!isTransient(err)) throw err;
       this.report(err);
     });
-    this.timer = setInterval(() => void this.reconciler.run(), this.opts.resyncMs ?? DEFAULT_RULES_RESYNC_MS);
-    this.timer.unref();
+    this.loop.start();
   }
 
   /** The lease changed: rules for the old subnet go, in the same transaction as the new ones come. */
   async setSubnet(subnet: string): Promise<void> {
     this.subnet = subnet;
-    await this.reconciler.run();
+    await this.loop.run();
   }
 
   /** One reconcile now (what the timer does); never throws, a failure is logged. */
   reconcileNow(): Promise<void> {
-    return this.reconciler.run();
+    return this.loop.run();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.reconciler.idle();
+    await this.loop.stop();
   }
 
   status(): TrafficRulesStatus {
@@ -88,15 +87,17 @@ export class TrafficRules {
       await this.reconcileOnce();
       if (this.lastError !== null) this.log.info('traffic rules reconciled again');
       this.lastError = null;
+      this.lastCode = null;
     } catch (err) {
       this.report(err);
     }
   }
 
   private report(err: unknown): void {
-    const message = err instanceof Error ? err.message : String(err);
-    if (message !== this.lastError) this.log.warn({ err, ...(isTwillError(err) ? { code: err.code } : {}) }, 'traffic rules not reconciled; retrying');
-    this.lastError = message;
+    const code = errorCode(err);
+    if (code !== this.lastCode) this.log.warn({ err, code }, 'traffic rules not reconciled; retrying');
+    this.lastCode = code;
+    this.lastError = err instanceof Error ? err.message : String(err);
   }
 
   private async reconcileOnce(): Promise<void> {

@@ -1,4 +1,10 @@
-import type { BackendObserver } from '../backend/backend.js';
+export type RouteOp = 'add' | 'replace' | 'delete';
+
+/** What a route-programming backend reports as it works. */
+export interface BackendObserver {
+  reconcileDuration(seconds: number): void;
+  routeChange(op: RouteOp, result: 'ok' | 'error'): void;
+}
 
 export type LeaseEventKind = 'acquired' | 'renewed' | 'lost';
 export type WatchEventType = 'put' | 'delete';

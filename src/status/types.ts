@@ -1,5 +1,3 @@
-import type { PeerStatus, TunnelStatus } from '../backend/backend.js';
-
 /**
  * The JSON of `GET /v1/status`, in one place: the API serves it, `twill status` and
  * `twill lab status` render it, and the metrics read their gauges from it.
@@ -50,17 +48,44 @@ export interface LeaseStatus {
   readonly acquiredAt: string;
 }
 
-export interface BackendSummary {
+export type PeerState = 'programmed' | 'unreachable-on-l2' | 'pending' | 'error';
+
+/** Packets and bytes a backend carried itself: "in" = received from peers, "out" = sent to peers. */
+export interface TrafficStatus {
+  readonly packetsIn: number;
+  readonly bytesIn: number;
+  readonly packetsOut: number;
+  readonly bytesOut: number;
+}
+
+export interface PeerStatus {
+  readonly subnet: string;
+  readonly publicIP: string;
+  readonly backendType: string | null;
+  readonly state: PeerState;
+  readonly reason?: string;
+  readonly since: string;
+  /** Backends that carry packets themselves (udp): this peer's share. */
+  readonly traffic?: TrafficStatus;
+}
+
+/** A backend's own status fields, in its own shape (JSON-safe values only). */
+export type BackendDetails = Readonly<Record<string, unknown>>;
+
+/** What every backend reports: the common fields, its peers, and its own details under one field. */
+export interface BackendStatus {
   readonly type: string;
   readonly mtu: number;
   readonly device: string | null;
-  /** Kernel routes the backend owns now. */
+  /** Kernel routes (or tunnel entries) the backend owns now. */
   readonly routes: number;
-  /** udp: packets dropped, by reason. */
-  readonly drops?: Readonly<Record<string, number>>;
-  /** udp: the tunnel's totals. */
-  readonly tunnel?: TunnelStatus;
+  readonly peers: readonly PeerStatus[];
+  /** The backend's own shape (udp: its tunnel totals and drops); absent when it has none. */
+  readonly details?: BackendDetails;
 }
+
+/** The backend in /v1/status: its status less the peers, which the agent lists at the top level. */
+export type BackendSummary = Omit<BackendStatus, 'peers'>;
 
 export interface EtcdStatus {
   readonly endpoints: readonly string[];

@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { TwillError } from '../errors.js';
+import { canonicalKeys } from '../lib/canonical-keys.js';
 import { contains, formatCidr, formatIp, mask, parseCidr, parseIp, size, type Ipv4Net } from '../lib/ipv4.js';
 import type { NetworkConfig } from './types.js';
-
-export const DEFAULT_UDP_PORT = 8285;
 
 // Field names are matched case-insensitively, as flannel's JSON decoding does.
 const TOP_FIELDS = ['Network', 'SubnetLen', 'SubnetMin', 'SubnetMax', 'Backend', 'EnableIPv4', 'EnableIPv6', 'IPv6Network', 'IPv6SubnetLen', 'IPv6SubnetMin', 'IPv6SubnetMax'];
@@ -19,15 +18,6 @@ const shape = z.object({
 
 function invalid(field: string, problem: string): TwillError {
   return new TwillError('TWILL_ERR_CONFIG_INVALID', `network config: ${field} ${problem}`, { details: { field } });
-}
-
-function canonicalKeys(obj: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(obj)) {
-    const name = names.find((n) => n.toLowerCase() === k.toLowerCase()) ?? k;
-    out[name] = v;
-  }
-  return out;
 }
 
 /** Parses and validates the network config JSON, filling in flannel's defaults. */
@@ -84,15 +74,12 @@ function parseBound(field: string, text: string, network: Ipv4Net, subnetLen: nu
   return ip;
 }
 
+/** Only Backend.Type is read here; the rest of Backend belongs to the backend it names (its parseOptions). */
 function parseBackend(given: Record<string, unknown> | undefined): NetworkConfig['backend'] {
-  const raw = Object.freeze(canonicalKeys(given ?? {}, ['Type', 'Port']));
+  const raw = Object.freeze(canonicalKeys(given ?? {}, ['Type']));
   const type = raw.Type ?? 'udp';
   if (typeof type !== 'string' || type === '') throw invalid('Backend.Type', 'must be a non-empty string');
-  const port = raw.Port ?? DEFAULT_UDP_PORT;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw invalid('Backend.Port', `${JSON.stringify(port)} must be an integer from 1 to 65535`);
-  }
-  return Object.freeze({ type: type.toLowerCase(), port, raw });
+  return Object.freeze({ type: type.toLowerCase(), raw });
 }
 
 /** The config as flannel would print it back, with defaults made explicit. */

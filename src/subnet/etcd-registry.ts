@@ -1,8 +1,9 @@
-import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
+import { Etcd3, type IOptions } from 'etcd3';
 import { TwillError } from '../errors.js';
 import { fromEtcd } from './etcd-errors.js';
+import { kvToLease, wireWatcher } from './etcd-watch.js';
 import type { Ipv4Net } from '../lib/ipv4.js';
-import { configKey, formatLeaseValue, leaseKey, parseLeaseKey, parseLeaseValue, subnetsPrefix } from './lease-format.js';
+import { configKey, formatLeaseValue, leaseKey, parseLeaseKey, subnetsPrefix } from './lease-format.js';
 import type { LeaseRegistry, LeaseSnapshot, LeaseWatch, LeaseWatchHandlers } from './registry.js';
 import type { Lease, LeaseAttrs } from './types.js';
 
@@ -51,7 +52,7 @@ export class EtcdRegistry implements LeaseRegistry {
     const leases: Lease[] = [];
     const unreadable: string[] = [];
     for (const kv of res.kvs) {
-      const lease = this.toLease(kv);
+      const lease = kvToLease(this.prefix, kv);
       if (lease) leases.push(lease);
       else if (parseLeaseKey(this.prefix, kv.key.toString())) unreadable.push(kv.key.toString());
     }
@@ -109,50 +110,24 @@ export class EtcdRegistry implements LeaseRegistry {
     pending.then(
       (w) => {
         if (closed) return void w.cancel();
-        this.wireWatcher(w, handlers, () => (ended = true));
+        wireWatcher(w, this.prefix, handlers, () => (ended = true));
+        handlers.onConnection(true); // created means connected; the watcher's own 'connected' came before the wiring
       },
-      (err: unknown) => handlers.onReset(`watch could not start: ${fromEtcd(err, 'watch').message}`),
+      (err: unknown) => handlers.onReset(fromEtcd(err, 'start the lease watch', 'watch-cancel')),
     );
+    let closing: Promise<void> | null = null; // closing twice must not cancel twice: etcd3 would wait forever
     return {
-      close: async () => {
-        closed = true;
-        const w = await pending.catch(() => null);
-        if (w && !ended) await w.cancel();
-      },
+      close: () =>
+        (closing ??= (async () => {
+          closed = true;
+          const w = await pending.catch(() => null);
+          if (w && !ended) await w.cancel();
+        })()),
     };
   }
 
   close(): void {
     this.client.close();
-  }
-
-  private wireWatcher(w: Watcher, h: LeaseWatchHandlers, onEnded: () => void): void {
-    w.on('data', (res) => {
-      for (const ev of res.events) {
-        const subnet = parseLeaseKey(this.prefix, ev.kv.key.toString());
-        if (!subnet) continue;
-        if (ev.type === 'Delete') {
-          h.onEvent({ type: 'removed', lease: { subnet, attrs: { publicIP: '', publicIPv6: null }, etcdLeaseId: '0', modRevision: ev.kv.mod_revision } }, ev.kv.mod_revision);
-        } else {
-          const lease = this.toLease(ev.kv);
-          if (lease) h.onEvent({ type: 'added', lease }, ev.kv.mod_revision);
-        }
-      }
-    });
-    w.on('disconnected', (err: Error) => h.onConnection(false, err));
-    w.on('connected', () => h.onConnection(true));
-    // etcd3 emits 'error' when etcd cancels the watch, e.g. the start revision was compacted.
-    w.on('error', (err: Error) => {
-      onEnded();
-      h.onReset(err.message);
-    });
-  }
-
-  private toLease(kv: IKeyValue): Lease | null {
-    const subnet = parseLeaseKey(this.prefix, kv.key.toString());
-    const attrs = subnet && parseLeaseValue(kv.value.toString());
-    if (!subnet || !attrs) return null;
-    return { subnet, attrs, etcdLeaseId: kv.lease, modRevision: kv.mod_revision };
   }
 
   private async grant(ttlSeconds: number): Promise<string> {

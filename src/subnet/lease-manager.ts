@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { isTransient, isTwillError, TwillError } from '../errors.js';
+import { errorCode, isTransient, isTwillError, TwillError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { chooseSubnet, subnetCapacity } from './allocate.js';
 import { Backoff } from '../lib/backoff.js';
@@ -19,6 +19,12 @@ export interface LeaseManagerOptions {
   readonly onLease: (lease: Lease, previous: Lease | null) => void;
   readonly onLost?: (lease: Lease, reason: string) => void;
   readonly onRenewed?: (lease: Lease, ttlSeconds: number) => void;
+  /**
+   * A permanent error (isTransient false: etcd refused the password or a permission) while
+   * renewing or re-acquiring after a loss: logged once with its code, and the manager stops (the
+   * etcd lease runs out at its TTL). During acquire() such an error rejects acquire() instead.
+   */
+  readonly onFatal?: (err: unknown) => void;
   readonly random?: (n: number) => number;
   readonly retry?: { initialMs: number; maxMs: number };
 }
@@ -26,7 +32,8 @@ export interface LeaseManagerOptions {
 /**
  * The lease policy: choose and hold this node's subnet. It acquires (own PublicIP's lease first,
  * then the preferred subnet, then a random free one), renews the etcd lease before it expires,
- * and when the lease vanishes anyway, re-acquires, preferring the same subnet. Never gives up.
+ * and when the lease vanishes anyway, re-acquires, preferring the same subnet. It retries what
+ * `isTransient` says retrying can fix, forever, and gives up on anything else.
  */
 export class LeaseManager {
   private lease: Lease | null = null;
@@ -34,6 +41,8 @@ export class LeaseManager {
   private stopped = false;
   private renewTimer: NodeJS.Timeout | null = null;
   private acquiring: Promise<Lease> | null = null;
+  /** The code of the renewal failure last logged; null after a renewal succeeds. */
+  private renewFailure: ErrorCode | null = null;
   private readonly backoff: Backoff;
   private readonly log: Logger;
 
@@ -63,7 +72,7 @@ export class LeaseManager {
     this.log.warn({ subnet: formatCidr(lost.subnet), reason }, 'lease lost; re-acquiring');
     this.opts.onLost?.(lost, reason);
     void this.opts.registry.revokeLease(lost.etcdLeaseId).catch(() => undefined); // don't leave a grant behind
-    this.acquire().catch((err: unknown) => this.log.error({ err }, 'stopped while re-acquiring'));
+    this.acquire().catch((err: unknown) => this.fail(err));
   }
 
   /** Does this etcd key deletion concern our lease? */
@@ -78,6 +87,7 @@ export class LeaseManager {
   }
 
   private async acquireLoop(): Promise<Lease> {
+    let logged: ErrorCode | null = null;
     for (;;) {
       if (this.stopped) throw new TwillError('TWILL_ERR_LEASE_LOST', 'stopped before a lease was acquired');
       try {
@@ -85,9 +95,14 @@ export class LeaseManager {
         if (lease) return this.hold(lease);
         this.log.info('lost the race for a subnet to another node; retrying');
       } catch (err) {
-        if (!isTransient(err)) throw err;
-        this.log.error({ err: { code: isTwillError(err) ? err.code : undefined, message: (err as Error).message } }, 'cannot acquire a lease yet; retrying');
-        await this.backoff.wait();
+        if (!isTransient(err)) {
+          if (!this.stopped) this.log.error(failure(err), 'cannot acquire a lease: this error is not retried');
+          throw err;
+        }
+        // One line per kind of failure (a full network, etcd down), not one per attempt.
+        if (errorCode(err) !== logged) this.log.error(failure(err), 'cannot acquire a lease yet; retrying');
+        logged = errorCode(err);
+        if (!this.stopped) await this.backoff.wait(); // stop() cancels a pending wait only, not a later one
       }
     }
   }
@@ -138,19 +153,38 @@ export class LeaseManager {
     try {
       const ttl = await this.opts.registry.renewLease(lease);
       if (this.lease !== lease) return;
+      this.renewFailure = null;
       this.log.info({ subnet: formatCidr(lease.subnet), ttl }, 'lease renewed');
       this.opts.onRenewed?.(lease, ttl);
       this.scheduleRenewal(this.renewIntervalMs());
     } catch (err) {
-      if (this.lease !== lease) return;
+      if (this.lease !== lease || this.stopped) return;
       if (isTwillError(err, 'TWILL_ERR_LEASE_LOST')) return this.handleLost('etcd lease expired');
-      this.log.warn({ err: { code: isTwillError(err) ? err.code : undefined, message: (err as Error).message } }, 'lease renewal failed; retrying');
+      if (!isTransient(err)) {
+        this.log.error({ ...failure(err), subnet: formatCidr(lease.subnet) }, 'lease renewal failed: this error is not retried');
+        return this.fail(err);
+      }
+      if (errorCode(err) !== this.renewFailure) this.log.warn(failure(err), 'lease renewal failed; retrying');
+      this.renewFailure = errorCode(err);
       this.scheduleRenewal(Math.min(this.renewIntervalMs(), 2000));
     }
+  }
+
+  /** Gives up after a permanent error (already logged) and hands it to the owner. */
+  private fail(err: unknown): void {
+    if (this.stopped) return;
+    this.stop();
+    this.opts.onFatal?.(err);
   }
 
   private clearRenewal(): void {
     if (this.renewTimer) clearTimeout(this.renewTimer);
     this.renewTimer = null;
   }
+}
+
+/** How a failure is logged here: its code (the line's `code` field, as everywhere), and code and message under err. */
+function failure(err: unknown): { code: ErrorCode; err: { code: ErrorCode; message: string } } {
+  const code = errorCode(err);
+  return { code, err: { code, message: err instanceof Error ? err.message : String(err) } };
 }

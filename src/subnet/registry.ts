@@ -1,3 +1,4 @@
+import type { TwillError } from '../errors.js';
 import type { Ipv4Net } from '../lib/ipv4.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from './types.js';
 
@@ -9,11 +10,13 @@ export interface LeaseSnapshot {
   readonly unreadable: readonly string[];
 }
 
+/** Errors reach the handlers already translated (fromEtcd): callers decide by `isTransient`. */
 export interface LeaseWatchHandlers {
   onEvent(event: LeaseEvent, revision: string): void;
-  /** The watch cannot go on from where it was (compacted revision, cancelled): re-list. */
-  onReset(reason: string): void;
-  onConnection(connected: boolean, err?: Error): void;
+  /** The watch has ended (etcd cancelled it: compacted revision, permission): re-list if transient. */
+  onReset(err: TwillError): void;
+  /** The watch stream broke (with why) or is back; the client reconnects it by itself. */
+  onConnection(connected: boolean, err?: TwillError): void;
 }
 
 export interface LeaseWatch {

@@ -13,9 +13,7 @@ export interface NetworkConfig {
 export interface BackendConfig {
   /** Lower-cased Backend.Type ("udp" when Backend is missing). */
   readonly type: string;
-  /** Backend.Port for udp (default 8285). */
-  readonly port: number;
-  /** The Backend object as written, for backend-specific fields. */
+  /** The Backend object as written; each backend parses its own fields from it. */
   readonly raw: Readonly<Record<string, unknown>>;
 }
 

@@ -74,13 +74,14 @@ describe.skipIf(!root)('twill agent with etcd TLS, client certificate and passwo
     expect(agent.output()).not.toContain(PASSWORD);
   });
 
-  it('a wrong password: logs TWILL_ERR_ETCD_AUTH, keeps retrying, still no password in the log', async () => {
+  it('a wrong password: TWILL_ERR_ETCD_AUTH is logged once and the agent exits 2 rather than retry; no password in the output', async () => {
     const wrong = `${PASSWORD}-wrong`;
     const agent = startAgent(wrong, join(dir, 'subnet2.env'), 8476);
-    await eventually(() => agent.output().includes('TWILL_ERR_ETCD_AUTH'), 30_000, 'auth error line');
-    expect(agent.child.exitCode).toBeNull();
+    const exited = new Promise<number | null>((r) => agent.child.once('close', (code) => r(code))); // 'close': its output is all in
+    expect(await exited).toBe(2);
+    const lines = agent.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.filter((l) => l.code === 'TWILL_ERR_ETCD_AUTH')).toHaveLength(1);
+    expect(agent.output()).toMatch(/etcd refused the user name or password \[TWILL_ERR_ETCD_AUTH\]/); // the CLI's last word, on stderr
     expect(agent.output()).not.toContain(PASSWORD);
-    agent.child.kill('SIGTERM');
-    await new Promise((r) => agent.child.once('exit', r));
   });
 });

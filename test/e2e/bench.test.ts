@@ -65,7 +65,7 @@ describe.skipIf(!isRoot())('twill bench', () => {
   });
 
   it("stops node-udp, the Node.js reference forwarder, with its usage on bad arguments and with the error when the peer is unreachable", async () => {
-    const script = join(CLI, '../../bench/reference/node-udp.js');
+    const script = join(CLI, '../../tools/bench/reference/node-udp.js');
     for (const args of [[], ['twill0', '8285', '198.18.0.12'], ['twill0', 'port', '198.18.0.12', '10.244.1.0/24'], ['twill0', '8285', '198.18.0.300', '10.244.1.0/24'], ['twill0', '8285', '198.18.0.12', '10.244.1.0']]) {
       const res = await run(process.execPath, [script, ...args]);
       expect(res.code, args.join(' ')).toBe(2);

@@ -49,9 +49,9 @@ const logs: { msg: string; subnet?: string; ns: string }[] = [];
 function startBackend(ns: string, own: Lease): { backend: Backend; kernel: Kernel } {
   const stream = { write: (s: string) => logs.push({ ...(JSON.parse(s) as { msg: string }), ns }) };
   const kernel = createKernel({ netns: ns });
-  const network = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'host-gw', port: 0, raw: {} } };
+  const network = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'host-gw', raw: {} } };
   const iface = { name: 'eth0', address: own.attrs.publicIP, mtu: 1500 };
-  const ctx = { logger: createLogger({ stream }), network, ownLease: own, iface, kernel, tunName: 'twill0' };
+  const ctx = { logger: createLogger({ stream }), network, ownLease: own, iface, kernel, options: {}, flags: {} };
   return { backend: createHostGwBackend(ctx, { resyncMs: RESYNC_MS }), kernel };
 }
 

@@ -1,14 +1,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { exec } from '../../src/kernel/exec.js';
 import { etcdClientSecurity, parseEtcdAccess } from '../../src/subnet/etcd-access.js';
+import { parseNetworkConfig } from '../../src/subnet/config.js';
 import { EtcdRegistry } from '../../src/subnet/etcd-registry.js';
+import { LeaseManager } from '../../src/subnet/lease-manager.js';
+import { LeaseStream } from '../../src/subnet/lease-watch.js';
 import { parseCidr } from '../../src/lib/ipv4.js';
 import { makePki, type TestPki } from '../support/certs.js';
 import { twill } from '../support/cli.js';
 import { startEtcd, type EtcdServer } from '../support/etcd.js';
+import { memoryLogger } from '../support/logger.js';
 
 // Real etcds secured three ways, with certificates this test makes with openssl: TLS with
 // client-certificate auth, TLS with a CA only, and user/password auth. `twill config` and the
@@ -39,6 +43,12 @@ afterAll(async () => {
   await Promise.all([mtls?.stop(), caOnly?.stop(), authed?.stop()]);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
+
+/** Logs the access object the way a careless caller might, and checks no password came out. */
+function logLeak(log: ReturnType<typeof memoryLogger>, access: ReturnType<typeof parseEtcdAccess>): void {
+  log.logger.info({ options: { etcd: { access } } }, 'options');
+  expect(JSON.stringify(log.lines())).not.toContain(PASSWORD);
+}
 
 const tlsFlags = (ca: string) => ['--etcd-cafile', ca, '--etcd-certfile', pki.clientCert, '--etcd-keyfile', pki.clientKey];
 
@@ -133,6 +143,37 @@ describe('etcd with user/password auth', () => {
     const none = await twill(['config', 'get', '--etcd-endpoints', authed.endpoint]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/TWILL_ERR_ETCD_REQUEST/);
+  });
+
+  it('a wrong password stops the lease stream and the lease manager at the first attempt, logged once without the password', async () => {
+    const access = parseEtcdAccess({ etcdUsername: 'root', etcdPassword: `${PASSWORD}x` }, [authed.endpoint]);
+    const registry = new EtcdRegistry({ endpoints: [authed.endpoint], prefix: '/auth/network', callTimeoutMs: 2000, ...etcdClientSecurity(access) });
+    const log = memoryLogger();
+    const lists = vi.spyOn(registry, 'listLeases');
+    try {
+      const stream = new LeaseStream({ registry, logger: log.logger, onEvents: () => undefined, retry: { initialMs: 10, maxMs: 50 } });
+      await expect(stream.start()).rejects.toMatchObject({ code: 'TWILL_ERR_ETCD_AUTH' });
+      const manager = new LeaseManager({
+        registry,
+        logger: log.logger,
+        config: parseNetworkConfig(NET),
+        attrs: { publicIP: '198.18.0.9', publicIPv6: null },
+        ttlSeconds: 60,
+        preferred: null,
+        onLease: () => undefined,
+        retry: { initialMs: 10, maxMs: 50 },
+      });
+      await expect(manager.acquire()).rejects.toMatchObject({ code: 'TWILL_ERR_ETCD_AUTH' });
+      await new Promise((r) => setTimeout(r, 300)); // many retry periods
+      expect(lists).toHaveBeenCalledTimes(2); // one attempt each
+      const refusals = log.lines().filter((l) => l.level === 50);
+      expect(refusals.map((l) => l.code)).toEqual(['TWILL_ERR_ETCD_AUTH', 'TWILL_ERR_ETCD_AUTH']);
+      logLeak(log, access);
+      await stream.stop();
+      manager.stop();
+    } finally {
+      registry.close();
+    }
   });
 
   it('--etcd-username without a password, or a password without a user, is a bad option', async () => {

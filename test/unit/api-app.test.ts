@@ -7,7 +7,7 @@ import { fakeSource, runningStatus, startingStatus } from '../support/status.js'
 
 function setup() {
   const source = fakeSource(startingStatus());
-  const metrics = createMetrics({ status: source.status, version: '0.0.0-test', defaultMetrics: false });
+  const metrics = createMetrics({ status: source.status, version: '0.0.0-test', backends: [], defaultMetrics: false });
   const log = memoryLogger();
   const app = buildApi({ status: source, metrics: metrics.registry, logger: log.logger });
   return { source, metrics, app, log };

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics/metrics.js';
+import { BACKENDS } from '../../src/backend/index.js';
+
+const backends = Object.values(BACKENDS);
 import { runningStatus, startingStatus } from '../support/status.js';
 import type { AgentStatus } from '../../src/status/types.js';
 
@@ -27,14 +30,16 @@ const udpStatus = (): AgentStatus => ({
     mtu: 1472,
     device: 'twill0',
     routes: 1,
-    drops: { 'unknown-peer': 3, 'no-route': 0 },
-    tunnel: { port: 8285, icmpSent: 0, groSuperPackets: 2, groSegments: 7, packetsIn: 10, bytesIn: 1000, packetsOut: 12, bytesOut: 1300 },
+    details: {
+      drops: { 'unknown-peer': 3, 'no-route': 0 },
+      tunnel: { port: 8285, icmpSent: 0, groSuperPackets: 2, groSegments: 7, packetsIn: 10, bytesIn: 1000, packetsOut: 12, bytesOut: 1300 },
+    },
   },
 });
 
 describe('metrics', () => {
   it('declares every required metric, with HELP and TYPE, and process metrics', async () => {
-    const m = createMetrics({ status: startingStatus, version: '1.2.3' });
+    const m = createMetrics({ status: startingStatus, version: '1.2.3', backends });
     const text = await m.registry.metrics();
     for (const name of REQUIRED) {
       expect(text).toMatch(new RegExp(`^# HELP ${name} \\S`, 'm'));
@@ -46,7 +51,7 @@ describe('metrics', () => {
 
   it('reads gauges from the status: nothing held before the lease, all of it once running', async () => {
     let status = startingStatus();
-    const m = createMetrics({ status: () => status, version: 't', defaultMetrics: false });
+    const m = createMetrics({ status: () => status, version: 't', backends, defaultMetrics: false });
     let text = await m.registry.metrics();
     expect(text).toMatch(/^twill_peers 0$/m);
     expect(text).toMatch(/^twill_etcd_up 0$/m);
@@ -65,7 +70,7 @@ describe('metrics', () => {
   });
 
   it('copies the udp tunnel counters at scrape time', async () => {
-    const m = createMetrics({ status: udpStatus, version: 't', defaultMetrics: false });
+    const m = createMetrics({ status: udpStatus, version: 't', backends, defaultMetrics: false });
     const text = await m.registry.metrics();
     expect(text).toMatch(/^twill_tunnel_packets_total\{direction="in"\} 10$/m);
     expect(text).toMatch(/^twill_tunnel_packets_total\{direction="out"\} 12$/m);
@@ -77,7 +82,7 @@ describe('metrics', () => {
   });
 
   it('counts what the observer reports', async () => {
-    const m = createMetrics({ status: runningStatus, version: 't', defaultMetrics: false });
+    const m = createMetrics({ status: runningStatus, version: 't', backends, defaultMetrics: false });
     expect(await m.registry.metrics()).toMatch(/^twill_route_changes_total\{op="add",result="ok"\} 0$/m);
     m.observer.leaseEvent('acquired');
     m.observer.leaseEvent('renewed');
@@ -99,7 +104,7 @@ describe('metrics', () => {
 
   it('reads the status once per scrape', async () => {
     let calls = 0;
-    const m = createMetrics({ status: () => (calls++, udpStatus()), version: 't', defaultMetrics: false });
+    const m = createMetrics({ status: () => (calls++, udpStatus()), version: 't', backends, defaultMetrics: false });
     await m.registry.metrics();
     expect(calls).toBe(1);
     await m.registry.metrics();
@@ -107,8 +112,8 @@ describe('metrics', () => {
   });
 
   it('keeps its metrics out of the global registry, so two agents in one process do not clash', async () => {
-    const a = createMetrics({ status: startingStatus, version: 't' });
-    const b = createMetrics({ status: runningStatus, version: 't' });
+    const a = createMetrics({ status: startingStatus, version: 't', backends });
+    const b = createMetrics({ status: runningStatus, version: 't', backends });
     expect(await a.registry.metrics()).toMatch(/^twill_peers 0$/m);
     expect(await b.registry.metrics()).toMatch(/^twill_peers 1$/m);
   });

@@ -75,7 +75,7 @@ describe('twill status rendering', () => {
     expect(renderAgentStatus(startingStatus())).toContain('NOT READY (waiting for lease, backend, subnet-file)');
     const udp = {
       ...runningStatus(),
-      backend: { type: 'udp', mtu: 1472, device: 'twill0', routes: 1, drops: { 'unknown-peer': 2, oversize: 0 }, tunnel: { port: 8285, icmpSent: 0, groSuperPackets: 2, groSegments: 7, packetsIn: 1, bytesIn: 84, packetsOut: 2, bytesOut: 168 } },
+      backend: { type: 'udp', mtu: 1472, device: 'twill0', routes: 1, details: { drops: { 'unknown-peer': 2, oversize: 0 }, tunnel: { port: 8285, icmpSent: 0, groSuperPackets: 2, groSegments: 7, packetsIn: 1, bytesIn: 84, packetsOut: 2, bytesOut: 168 } } },
       peers: [{ subnet: '10.244.9.0/24', publicIP: '198.18.0.12', backendType: null, state: 'programmed' as const, since: 'x', traffic: { packetsIn: 1, bytesIn: 84, packetsOut: 2, bytesOut: 168 } }],
     };
     const text = renderAgentStatus(udp);

@@ -62,12 +62,12 @@ function setup(opts: { resyncMs?: number } = {}) {
   const logs: { msg: string; level: number; subnet?: string; component?: string }[] = [];
   const logger = createLogger({ level: 'debug', stream: { write: (s: string) => logs.push(JSON.parse(s) as (typeof logs)[number]) } });
   const kernel = { netns: undefined, routes } as unknown as Kernel;
-  const network = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'host-gw', port: 8285, raw: {} } };
+  const network = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'host-gw', raw: {} } };
   const iface = { name: 'eth0', address: '198.18.0.11', mtu: 1500 };
   const now = () => new Date('2025-01-02T03:04:05.000Z');
   const observed = { reconciles: [] as number[], changes: [] as string[] };
   const observer = { reconcileDuration: (s: number) => observed.reconciles.push(s), routeChange: (op: string, result: string) => observed.changes.push(`${op} ${result}`) };
-  const backend: Backend = createHostGwBackend({ logger, network, ownLease: OWN, iface, kernel, tunName: 'twill0', observer }, { ...opts, now });
+  const backend: Backend = createHostGwBackend({ logger, network, ownLease: OWN, iface, kernel, options: {}, flags: {}, observer }, { ...opts, now });
   const messages = (msg: string) => logs.filter((l) => l.msg === msg);
   const table = () => Object.fromEntries([...routes.table.values()].map((r) => [r.dst, `${r.gateway ?? '-'} ${r.proto}`]));
   return { routes, logs, messages, backend, table, observed };

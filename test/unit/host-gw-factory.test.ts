@@ -7,8 +7,8 @@ import { isTwillError } from '../../src/errors.js';
 describe('host-gw factory and the backend table', () => {
   it('uses the interface MTU and publishes flannel host-gw lease attrs', () => {
     expect(hostGw.type).toBe('host-gw');
-    expect(hostGw.mtu(1500)).toBe(1500);
-    expect(hostGw.leaseAttrs('198.18.0.11')).toEqual({ publicIP: '198.18.0.11', publicIPv6: null, backendType: 'host-gw' });
+    expect(hostGw.mtu(1500, {})).toBe(1500);
+    expect(hostGw.leaseAttrs('198.18.0.11', {})).toEqual({ publicIP: '198.18.0.11', publicIPv6: null, backendType: 'host-gw' });
   });
 
   it('finds host-gw and names the known types for anything else', () => {

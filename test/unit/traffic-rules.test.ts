@@ -150,4 +150,22 @@ describe('traffic rules', () => {
     expect(t.msgs().at(-1)).toBe('traffic rules reconciled again');
     expect(t.rules.status().lastError).toBeNull();
   });
+
+  it('logs a failure once per code, however its message changes, and again when the code changes', async () => {
+    const t = setup();
+    await t.rules.start('10.244.1.0/24');
+    let attempt = 0;
+    t.kernel.iptables.listChain = async () => {
+      throw new TwillError('TWILL_ERR_KERNEL_COMMAND', `iptables: resource busy (attempt ${++attempt})`);
+    };
+    for (let i = 0; i < 3; i++) await t.rules.reconcileNow();
+    t.kernel.iptables.listChain = async () => {
+      throw new Error(`not a TwillError (attempt ${++attempt})`);
+    };
+    await t.rules.reconcileNow();
+    await t.rules.reconcileNow();
+    const warned = t.lines().filter((l) => l.msg === 'traffic rules not reconciled; retrying');
+    expect(warned.map((l) => l.code)).toEqual(['TWILL_ERR_KERNEL_COMMAND', 'TWILL_ERR_UNEXPECTED']);
+    expect(t.rules.status().lastError).toBe('not a TwillError (attempt 5)'); // the status keeps the latest text
+  });
 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Backend, BackendStatus } from '../../src/backend/backend.js';
+import type { Backend } from '../../src/backend/backend.js';
+import type { BackendStatus } from '../../src/status/types.js';
 import { backendFactory } from '../../src/backend/index.js';
 import { FakeTun, FakeUdpNetwork, makeIpv4Packet } from '../support/udp-fakes.js';
 import { createUdpBackend, udp } from '../../src/backend/udp/index.js';
@@ -51,10 +52,10 @@ function setup(own: Lease, opts: { network?: FakeUdpNetwork; netns?: string; exe
   };
   const logger = createLogger({ level: 'silent' });
   const kernel = { netns: opts.netns } as unknown as Kernel;
-  const config = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'udp', port: 8285, raw: {} } };
+  const config = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'udp', raw: {} } };
   const iface = { name: 'eth0', address: own.attrs.publicIP, mtu: 1500 };
   const backend = createUdpBackend(
-    { logger, network: config, ownLease: own, iface, kernel, tunName: 'twill0', tunOffload: opts.tunOffload },
+    { logger, network: config, ownLease: own, iface, kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: opts.tunOffload ?? 'gro' } },
     { openTun, openTransport: network.opener(own.attrs.publicIP), tunConfig: { exec, writeProc: async (path, data) => void procWrites.push(`${path}=${data.trim()}`) }, now: () => new Date('2025-01-02T03:04:05.000Z') },
   );
   started.push(backend);
@@ -69,8 +70,8 @@ const peerOf = (s: BackendStatus, subnet: string) => s.peers.find((p) => p.subne
 describe('udp factory', () => {
   it('is in the backend table, takes 28 bytes off the MTU and publishes no BackendType', () => {
     expect(backendFactory('udp')).toBe(udp);
-    expect(udp.mtu(1500)).toBe(1472);
-    expect(udp.leaseAttrs('198.18.0.11')).toEqual({ publicIP: '198.18.0.11', publicIPv6: null });
+    expect(udp.mtu(1500, { port: 8285 })).toBe(1472);
+    expect(udp.leaseAttrs('198.18.0.11', { port: 8285 })).toEqual({ publicIP: '198.18.0.11', publicIPv6: null });
   });
 });
 
@@ -82,7 +83,7 @@ describe('udp backend', () => {
     expect(calls).toEqual([{ cmd: 'ip', args: ['-batch', '-'], input: `${tunBatchLines({ dev: 'twill0', address: '10.244.1.0', mtu: 1472, txqueuelen: 1000, network: '10.244.0.0/16' }).join('\n')}\n` }]);
     expect(calls[0]!.input).toBe('address replace 10.244.1.0/32 dev twill0\nlink set dev twill0 mtu 1472 txqueuelen 1000 up\nroute replace 10.244.0.0/16 dev twill0 proto 116\n');
     expect(procWrites).toEqual(['/proc/sys/net/ipv4/conf/twill0/accept_local=1', '/proc/sys/net/ipv6/conf/twill0/disable_ipv6=1']);
-    expect(backend.status()).toMatchObject({ type: 'udp', mtu: 1472, device: 'twill0', routes: 0, peers: [], tunnel: { port: 8285, packetsIn: 0, packetsOut: 0, icmpSent: 0, groSuperPackets: 0, groSegments: 0 } });
+    expect(backend.status()).toMatchObject({ type: 'udp', mtu: 1472, device: 'twill0', routes: 0, peers: [], details: { tunnel: { port: 8285, packetsIn: 0, packetsOut: 0, icmpSent: 0, groSuperPackets: 0, groSegments: 0 } } });
   });
 
   it("opens the TUN with the context's offload, 'gro' when none is given", async () => {
@@ -142,8 +143,8 @@ describe('udp backend', () => {
     expect(b.tuns[0]!.written).toHaveLength(1);
     const sa = a.backend.status();
     expect(peerOf(sa, '10.244.2.0/24')!.traffic).toEqual({ packetsOut: 1, bytesOut: pkt.length, packetsIn: 0, bytesIn: 0 });
-    expect(sa.drops).toMatchObject({ 'no-route': 1, 'unknown-peer': 0 });
-    expect(sa.tunnel).toMatchObject({ packetsOut: 1, icmpSent: 1 });
+    expect(sa.details?.drops).toMatchObject({ 'no-route': 1, 'unknown-peer': 0 });
+    expect(sa.details?.tunnel).toMatchObject({ packetsOut: 1, icmpSent: 1 });
     expect(peerOf(b.backend.status(), '10.244.1.0/24')!.traffic).toMatchObject({ packetsIn: 1, bytesIn: pkt.length });
   });
 
@@ -159,7 +160,7 @@ describe('udp backend', () => {
     a.tuns[0]!.emit([makeIpv4Packet({ src: '10.244.1.5', dst: '10.244.2.7' })]);
     await settle();
     expect(b.tuns[0]!.written).toHaveLength(0);
-    expect(a.backend.status().drops).toMatchObject({ 'unknown-peer': 1, 'no-route': 1 });
+    expect(a.backend.status().details?.drops).toMatchObject({ 'unknown-peer': 1, 'no-route': 1 });
     expect(a.tuns[0]!.written.map((p) => p[20])).toEqual([3]); // ICMP net unreachable back to the pod
   });
 

@@ -2,10 +2,11 @@ import { TWILL_ROUTE_PROTO, type BatchFailure, type KernelRoute, type RouteChang
 import type { Logger } from '../../log.js';
 import { formatCidr } from '../../lib/ipv4.js';
 import type { Lease, LeaseEvent } from '../../subnet/types.js';
-import type { Backend, BackendContext, BackendStatus, PeerState } from '../backend.js';
+import type { PeerState, BackendStatus } from '../../status/types.js';
+import type { Backend, BackendContext } from '../backend.js';
 import { PeerStatusTable } from './peer-status.js';
 import { HOST_GW_TYPE, hostGwPeers, l2Verdict, planRoutes, validPublicIP, type Peer, type Self } from './route-plan.js';
-import { Coalescer } from '../../lib/coalescer.js';
+import { ReconcileLoop } from '../../lib/reconcile-loop.js';
 
 /** How often the kernel is re-read and repaired, so that a route deleted by hand comes back. */
 export const DEFAULT_RESYNC_MS = 5_000; // half the 10 s promise, so a route deleted by hand is back well within it
@@ -30,11 +31,10 @@ class HostGwBackend implements Backend {
   private readonly self: Self;
   private readonly leases = new Map<string, Lease>();
   private readonly peers: PeerStatusTable;
-  private readonly reconciler = new Coalescer(() => this.reconcile());
+  private readonly loop: ReconcileLoop;
   /** Stale routes whose delete failed, with the reason last logged (so it is logged once). */
   private readonly failingDeletes = new Map<string, string>();
   private readonly resyncMs: number;
-  private timer: NodeJS.Timeout | null = null;
   private synced = false;
   private stopped = false;
 
@@ -46,12 +46,12 @@ class HostGwBackend implements Backend {
     this.self = { subnet: formatCidr(ctx.ownLease.subnet), publicIP: ctx.ownLease.attrs.publicIP };
     this.peers = new PeerStatusTable(opts.now ?? (() => new Date()));
     this.resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
+    this.loop = new ReconcileLoop(() => this.reconcile(), this.resyncMs);
   }
 
   async start(): Promise<void> {
-    if (this.timer || this.stopped) return;
-    this.timer = setInterval(() => void this.reconciler.run(), this.resyncMs);
-    this.timer.unref();
+    if (this.loop.started || this.stopped) return;
+    this.loop.start();
     this.log.info({ iface: this.ctx.iface.name, resyncMs: this.resyncMs }, 'host-gw backend started');
   }
 
@@ -66,14 +66,12 @@ class HostGwBackend implements Backend {
       if (this.peers.get(peer.subnet)?.publicIP !== peer.publicIP) this.peers.set(peer, 'pending');
     }
     this.synced = true;
-    await this.reconciler.run();
+    await this.loop.run();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.reconciler.idle();
+    await this.loop.stop();
   }
 
   status(): BackendStatus {

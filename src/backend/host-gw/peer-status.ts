@@ -1,4 +1,4 @@
-import type { PeerState, PeerStatus } from '../backend.js';
+import type { PeerState, PeerStatus } from '../../status/types.js';
 import { HOST_GW_TYPE, type Peer } from './route-plan.js';
 
 export interface StatusChange {

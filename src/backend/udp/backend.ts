@@ -4,7 +4,10 @@ import type { TunDevice, TunOffload } from '../../kernel/tun-types.js';
 import type { Logger } from '../../log.js';
 import { formatCidr, formatIp } from '../../lib/ipv4.js';
 import type { Lease, LeaseEvent } from '../../subnet/types.js';
-import type { Backend, BackendContext, BackendStatus } from '../backend.js';
+import type { BackendStatus } from '../../status/types.js';
+import type { Backend, BackendContext } from '../backend.js';
+import type { UdpFlags, UdpOptions } from './options.js';
+import type { UdpDetails } from './status.js';
 import { UdpDataPath } from './data-path.js';
 import { openDgramTransport } from './dgram-transport.js';
 import { Forwarder } from './forward.js';
@@ -24,7 +27,9 @@ export interface UdpBackendOptions {
   readonly now?: () => Date;
 }
 
-export function createUdpBackend(ctx: BackendContext, opts: UdpBackendOptions = {}): Backend {
+export type UdpBackendContext = BackendContext<UdpOptions, UdpFlags>;
+
+export function createUdpBackend(ctx: UdpBackendContext, opts: UdpBackendOptions = {}): Backend {
   return new UdpBackend(ctx, opts);
 }
 
@@ -46,7 +51,7 @@ class UdpBackend implements Backend {
   private stopped = false;
 
   constructor(
-    private readonly ctx: BackendContext,
+    private readonly ctx: UdpBackendContext,
     private readonly opts: UdpBackendOptions,
   ) {
     this.log = ctx.logger.child({ component: 'udp' });
@@ -97,7 +102,6 @@ class UdpBackend implements Backend {
   }
 
   status(): BackendStatus {
-    const counters = this.forwarder.counters;
     const traffic = new Map(this.forwarder.peers().map((p) => [p.subnetText, p.traffic.snapshot()]));
     const peers = this.book.list(traffic);
     return {
@@ -106,9 +110,14 @@ class UdpBackend implements Backend {
       device: this.device,
       routes: peers.filter((p) => p.state === 'programmed').length,
       peers,
-      drops: counters.dropsSnapshot(),
-      tunnel: { ...counters.traffic.snapshot(), port: this.port, icmpSent: counters.icmpSent, groSuperPackets: counters.superPackets, groSegments: counters.coalescedSegments, ...(this.failure ? { error: this.failure } : {}) },
+      details: this.details(),
     };
+  }
+
+  private details(): UdpDetails {
+    const counters = this.forwarder.counters;
+    const tunnel = { ...counters.traffic.snapshot(), port: this.port, icmpSent: counters.icmpSent, groSuperPackets: counters.superPackets, groSegments: counters.coalescedSegments };
+    return { tunnel: { ...tunnel, ...(this.failure ? { error: this.failure } : {}) }, drops: counters.dropsSnapshot() };
   }
 
   /** Hands a peer to the data path (or records it as pending before start); its PublicIP is valid. */
@@ -136,17 +145,17 @@ class UdpBackend implements Backend {
   }
 
   private get port(): number {
-    return this.ctx.network.backend.port;
+    return this.ctx.options.port;
   }
 
   /** With offload, a kernel that refuses virtio headers (EINVAL) gets the device without them. */
   private openDevice(): TunDevice {
-    const offload = this.ctx.tunOffload ?? 'gro';
+    const offload = this.ctx.flags.tunOffload;
     try {
       return this.openWith(offload);
     } catch (err) {
       if (offload === 'off' || !isTwillError(err, 'TWILL_ERR_KERNEL_TUN') || err.details['errno'] !== 'EINVAL') throw err;
-      this.log.warn({ err, device: this.ctx.tunName }, 'the TUN device refused virtio headers (IFF_VNET_HDR): running with --tun-offload off');
+      this.log.warn({ err, device: this.ctx.flags.tunName }, 'the TUN device refused virtio headers (IFF_VNET_HDR): running with --tun-offload off');
       return this.openWith('off');
     }
   }
@@ -154,10 +163,10 @@ class UdpBackend implements Backend {
   private openWith(offload: TunOffload): TunDevice {
     const open = this.opts.openTun ?? openKernelTun;
     try {
-      return open({ name: this.ctx.tunName, netns: this.ctx.kernel.netns, offload, onError: (err) => this.deviceFailed(err) });
+      return open({ name: this.ctx.flags.tunName, netns: this.ctx.kernel.netns, offload, onError: (err) => this.deviceFailed(err) });
     } catch (err) {
       if (isTwillError(err)) throw err;
-      throw new TwillError('TWILL_ERR_UDP_TUN', `cannot create TUN device ${this.ctx.tunName}: ${(err as Error).message}`, { cause: err, details: { name: this.ctx.tunName } });
+      throw new TwillError('TWILL_ERR_UDP_TUN', `cannot create TUN device ${this.ctx.flags.tunName}: ${(err as Error).message}`, { cause: err, details: { name: this.ctx.flags.tunName } });
     }
   }
 

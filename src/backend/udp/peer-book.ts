@@ -1,6 +1,6 @@
 import { formatCidr } from '../../lib/ipv4.js';
 import type { Lease } from '../../subnet/types.js';
-import type { PeerState, PeerStatus, TrafficStatus } from '../backend.js';
+import type { PeerState, PeerStatus, TrafficStatus } from '../../status/types.js';
 
 export interface BookEntry {
   readonly lease: Lease;

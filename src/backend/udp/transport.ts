@@ -1,6 +1,6 @@
 /**
  * The UDP side of the data path as the forwarder sees it. Implemented with node:dgram
- * (dgram-transport.ts); tests and the benchmark use an in-memory network (fakes.ts).
+ * (dgram-transport.ts); tests use an in-memory network (test/support/udp-fakes.ts).
  */
 
 export interface TransportHandlers {

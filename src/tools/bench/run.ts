@@ -1,4 +1,5 @@
 import { arch, cpus, release, totalmem } from 'node:os';
+import { backendFactory } from '../../backend/index.js';
 import { TwillError } from '../../errors.js';
 import { listNetns } from '../kernel/netns.js';
 import { iperf3, ping } from '../kernel/probes.js';
@@ -85,7 +86,7 @@ async function runLab(lab: LabRun, ctx: Ctx): Promise<CaseResult[]> {
     return lab.cases.map((c) => ({
       name: c,
       lab: { name, backend: lab.backend, reused: running !== null },
-      agentInDataPath: c === 'udp' || yardstick !== null,
+      agentInDataPath: yardstick !== null || (c !== 'underlay' && backendFactory(lab.backend).traits.carriesPackets),
       runs: runs.get(c) ?? [],
       convergence: withAgents && c !== 'underlay' ? { method: CONVERGENCE_METHOD, joins } : null,
     }));

@@ -13,7 +13,7 @@ import { TUN_TXQUEUELEN, tunAddress, UDP_OVERHEAD } from '../../backend/udp/peer
 import { TwillError } from '../../errors.js';
 import { startDaemon, stopProcess } from '../kernel/process.js';
 import { configureTun } from '../../kernel/tun-config.js';
-import { DEFAULT_UDP_PORT } from '../../subnet/config.js';
+import { DEFAULT_UDP_PORT } from '../../backend/udp/options.js';
 import { formatIp, parseCidr } from '../../lib/ipv4.js';
 import type { LabState } from '../lab/state.js';
 import { LAB_NETWORK } from '../lab/topology.js';

@@ -1,25 +1,19 @@
-import { exec } from '../../kernel/exec.js';
+import { fileURLToPath } from 'node:url';
+import { nodeScriptInNetns } from './node-script.js';
+import type { HttpAnswer } from '../scripts/http-get.js';
 
-export interface HttpAnswer {
-  readonly url: string;
-  /** 0 when there was no answer (refused, timed out); `body` then says why. */
-  readonly status: number;
-  readonly body: string;
-}
+export type { HttpAnswer } from '../scripts/http-get.js';
 
-// Runs in the namespace: GETs every URL at once and prints the answers as one JSON array.
-const SCRIPT = `const urls = process.argv.slice(1, -1); const ms = Number(process.argv.at(-1));
-Promise.all(urls.map((url) => fetch(url, { signal: AbortSignal.timeout(ms) }).then(
-  async (r) => ({ url, status: r.status, body: await r.text() }),
-  (e) => ({ url, status: 0, body: String(e?.cause?.code ?? e?.name ?? e) }),
-))).then((a) => process.stdout.write(JSON.stringify(a)));`;
+// From src/tools/kernel and dist/tools/kernel alike: the built program, never the TypeScript.
+export const HTTP_GET_PROGRAM = fileURLToPath(new URL('../../../dist/tools/scripts/http-get.main.js', import.meta.url));
 
 /**
- * GETs URLs from inside a network namespace (lab addresses are reachable only there), with a
- * short-lived Node.js process: `ip netns exec NS node -e ...`. Never throws for an HTTP error.
+ * GETs URLs from inside a network namespace (lab addresses are reachable only there), all at
+ * once, with a short-lived Node.js process: `ip netns exec NS node http-get.main.js ...`.
+ * Never throws for an HTTP error or a refused connection (status 0).
  */
 export async function httpGetInNetns(ns: string, urls: readonly string[], timeoutMs = 3000): Promise<HttpAnswer[]> {
   if (urls.length === 0) return [];
-  const res = await exec(process.execPath, ['-e', SCRIPT, '--', ...urls, String(timeoutMs)], { netns: ns, timeoutMs: timeoutMs + 10_000 });
-  return JSON.parse(res.stdout) as HttpAnswer[];
+  const out = await nodeScriptInNetns({ ns, file: HTTP_GET_PROGRAM, args: [...urls, String(timeoutMs)], timeoutMs: timeoutMs + 10_000 });
+  return JSON.parse(out) as HttpAnswer[];
 }

@@ -1,11 +1,6 @@
 import { exec, type ExecResult } from '../../kernel/exec.js';
 
-/** Named network namespaces live here (`ip netns add` bind-mounts them). */
-export const NETNS_DIR = '/var/run/netns';
-
-export function netnsPath(name: string): string {
-  return `${NETNS_DIR}/${name}`;
-}
+export { NETNS_DIR, netnsPath } from '../../kernel/netns-path.js';
 
 export async function addNetns(name: string): Promise<void> {
   await exec('ip', ['netns', 'add', name]);

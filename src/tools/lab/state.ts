@@ -17,7 +17,7 @@ const stateSchema = z.object({
     name: z.string(),
     hosts: z.number().int().positive(),
     podsPerHost: z.number().int().nonnegative(),
-    backend: z.enum(LAB_BACKENDS),
+    backend: z.string().refine((b) => LAB_BACKENDS.includes(b), { error: 'is not a backend of this build' }),
     // Labs from before --topology existed were flat.
     topology: z.enum(LAB_TOPOLOGIES).default('flat'),
     dir: z.string(),

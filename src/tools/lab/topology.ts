@@ -1,3 +1,4 @@
+import { BACKENDS } from '../../backend/index.js';
 import { TwillError } from '../../errors.js';
 import { labPrefix, nsName, roles } from './naming.js';
 import { attach, hostSegment, HOST_PART, planUnderlay, segmentA, segmentIp, type LabNode, type LabTopology, type Segment, type Underlay } from './underlay.js';
@@ -9,8 +10,10 @@ export type { Attachment, LabNode, LabTopology, Segment } from './underlay.js';
  * and nodes attached to them. Pure; netns-setup turns it into `ip` batches. The underlay itself
  * (flat or routed) is planned in underlay.ts.
  */
-export const LAB_BACKENDS = ['host-gw', 'udp'] as const;
-export type LabBackend = (typeof LAB_BACKENDS)[number];
+/** Every backend in the table runs in the lab; the lab knows no backend by name. */
+export const LAB_BACKENDS: readonly string[] = Object.keys(BACKENDS);
+/** A Backend.Type from the backend table. */
+export type LabBackend = string;
 
 export const LAB_NETWORK = '10.244.0.0/16';
 export const ETCD_PORT = 2379;

@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { TwillError } from '../../errors.js';
+import type { TunOffload } from '../../kernel/tun-types.js';
+import type { BackendFlag } from '../backend.js';
+import { oneOf, parseBackendOptions } from '../options.js';
+
+/** flannel's udp port (Backend.Port). */
+export const DEFAULT_UDP_PORT = 8285;
+
+const SCHEMA = z.object({
+  Port: z.int({ error: 'must be an integer from 1 to 65535' }).min(1, { error: 'must be an integer from 1 to 65535' }).max(65535, { error: 'must be an integer from 1 to 65535' }).default(DEFAULT_UDP_PORT),
+});
+
+/** The udp backend's `Backend.*`: the UDP port it listens on and sends to. */
+export interface UdpOptions {
+  readonly port: number;
+}
+
+export function parseUdpOptions(raw: Readonly<Record<string, unknown>>): UdpOptions {
+  return Object.freeze({ port: parseBackendOptions(SCHEMA, raw).Port });
+}
+
+/** The udp backend's own command-line options. */
+export interface UdpFlags {
+  /** Name of the TUN device (--tun-name, default twill0). */
+  readonly tunName: string;
+  /** TCP offload on that device (--tun-offload, default gro). */
+  readonly tunOffload: TunOffload;
+}
+
+const OFFLOADS: readonly TunOffload[] = ['gro', 'off'];
+
+export const UDP_FLAGS: readonly BackendFlag[] = [
+  { name: 'tun-name', description: 'tunnel device of the udp backend', env: 'TWILL_TUN_NAME', default: 'twill0' },
+  {
+    name: 'tun-offload',
+    description: 'TCP offload on that device: gro merges inbound segments into super-packets; off writes every packet alone',
+    env: 'TWILL_TUN_OFFLOAD',
+    default: 'gro',
+    choices: OFFLOADS,
+  },
+];
+
+export function parseUdpFlags(values: Readonly<Record<string, string>>): UdpFlags {
+  return Object.freeze({
+    tunName: checkTunName(values['tun-name'] ?? 'twill0'),
+    tunOffload: oneOf('tun-offload', values['tun-offload'] ?? 'gro', OFFLOADS),
+  });
+}
+
+/** Linux interface names: 1 to 15 characters, no slash, colon or white space. */
+export function checkTunName(name: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw new TwillError('TWILL_ERR_OPTION_INVALID', `--tun-name: "${name}" is not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`);
+  return name;
+}

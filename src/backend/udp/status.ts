@@ -1,0 +1,37 @@
+import type { BackendDetails, TrafficStatus } from '../../status/types.js';
+import type { StatusLines } from '../backend.js';
+
+/** The whole tunnel: packets and bytes each way, and what the data path did besides. */
+export interface TunnelStatus extends TrafficStatus {
+  /** The UDP port the tunnel listens on and sends to. */
+  readonly port: number;
+  /** ICMP errors written back into the device (net unreachable, time exceeded). */
+  readonly icmpSent: number;
+  /** TCP super-packets written into the device (TUN offload 'gro'), and the segments they carried. */
+  readonly groSuperPackets: number;
+  readonly groSegments: number;
+  /** Set when the data path stopped on its own (e.g. the device was deleted). */
+  readonly error?: string;
+}
+
+/** The udp backend's details in /v1/status (`backend.details`). */
+export interface UdpDetails extends BackendDetails {
+  readonly tunnel: TunnelStatus;
+  /** Packets dropped, by reason. */
+  readonly drops: Readonly<Record<string, number>>;
+}
+
+/** `twill status` lines; the details come as JSON from the agent, so each part may be missing. */
+export function describeUdpStatus(details: BackendDetails): StatusLines {
+  const { tunnel: t, drops } = details as Partial<UdpDetails>;
+  const lines: [string, string][] = [];
+  if (t) {
+    const gro = `gro ${t.groSegments} segments in ${t.groSuperPackets} super-packets`;
+    lines.push(['tunnel', `udp port ${t.port}: in ${t.packetsIn} pkt / ${t.bytesIn} B, out ${t.packetsOut} pkt / ${t.bytesOut} B, icmp sent ${t.icmpSent}, ${gro}${t.error ? `, ERROR ${t.error}` : ''}`]);
+  }
+  if (drops) {
+    const nonZero = Object.entries(drops).filter(([, n]) => n > 0);
+    lines.push(['drops', nonZero.length === 0 ? 'none' : nonZero.map(([r, n]) => `${r} ${n}`).join(', ')]);
+  }
+  return lines;
+}
