@@ -5,21 +5,28 @@ import { createKernel, type Kernel } from '../kernel/index.js';
 import type { Logger } from '../log.js';
 import { TrafficRules, type TrafficRulesStatus } from '../rules/traffic-rules.js';
 import { Backoff } from '../lib/backoff.js';
+import { OutageLog } from '../lib/outage-log.js';
 import { etcdClientSecurity } from '../subnet/etcd-access.js';
 import { EtcdRegistry } from '../subnet/etcd-registry.js';
 import { formatCidr, sameNet } from '../lib/ipv4.js';
+import { LeaseGate, type Rejection } from '../subnet/lease-check.js';
 import { LeaseManager } from '../subnet/lease-manager.js';
 import { LeaseStream, type LeaseStreamOptions } from '../subnet/lease-watch.js';
-import type { LeaseRegistry } from '../subnet/registry.js';
+import type { LeaseRegistry, UnreadableLease } from '../subnet/registry.js';
 import type { Lease, LeaseEvent, NetworkConfig } from '../subnet/types.js';
 import type { AgentStatus, StatusSource } from '../status/types.js';
 import { VERSION } from '../version.js';
+import { EtcdProbe } from './etcd-probe.js';
 import { Lifecycle } from './lifecycle.js';
+import { PeerFeed } from './peer-feed.js';
 import type { AgentObserver } from '../status/observer.js';
 import { Telemetry } from './telemetry.js';
 import { validateNetworkConfig } from './network-config.js';
 import type { AgentOptions } from './options.js';
 import { formatSubnetEnv, readPreviousSubnet, writeFileAtomic } from './subnet-env.js';
+
+/** An etcd contact lost with no error to name (a watch stream that ended without one). */
+const UNREACHABLE = new TwillError('TWILL_ERR_ETCD_UNAVAILABLE', 'etcd is unreachable');
 
 /** What the agent is built from; everything but the logger defaults to the real thing. */
 export interface AgentDeps {
@@ -59,6 +66,10 @@ export class Agent implements StatusSource {
   private setup: Setup | null = null;
   private leases: LeaseManager | null = null;
   private stream: LeaseStream | null = null;
+  /** Asks etcd every 5 s (contact, and whether its config still is the one running); started last. */
+  private probe: EtcdProbe | null = null;
+  /** One line when etcd becomes unreachable, one when it is back, a reminder a minute between. */
+  private readonly outage: OutageLog;
   private backend: Backend | null = null;
   /** ip-masq table and forward rules; null until the config is known. */
   private rules: TrafficRules | null = null;
@@ -66,6 +77,10 @@ export class Agent implements StatusSource {
   /** Backend calls run one at a time, in event order. */
   private backendQueue: Promise<void> = Promise.resolve();
   private peersSent = false;
+  /** Peer events batched for the backend: what arrives while it is busy goes in its next call. */
+  private readonly feed: PeerFeed;
+  /** Checks every lease before the backend sees it; created with the first lease. */
+  private gate: LeaseGate | null = null;
   private readonly configRetry = new Backoff(1000, 10_000);
   private starting: Promise<void> | null = null;
   /** Readiness, lease expiry and etcd contact, for the status API and metrics. */
@@ -80,15 +95,22 @@ export class Agent implements StatusSource {
   ) {
     this.rootLog = deps.logger;
     this.log = deps.logger.child({ component: 'agent' });
+    this.feed = new PeerFeed({ enqueue: (task) => this.enqueue(task), apply: (events) => this.backend!.applyPeerChanges(events), logger: this.log });
     this.kernel = deps.kernel ?? createKernel(opts.netns === undefined ? {} : { netns: opts.netns });
     this.backends = deps.backends ?? BACKENDS;
-    this.telemetry = new Telemetry({ nodeName: opts.nodeName, etcdEndpoints: opts.etcdEndpoints, version: VERSION, ...(deps.observer && { observer: deps.observer }) });
+    this.outage = new OutageLog({ logger: deps.logger.child({ component: 'etcd' }), subject: 'etcd' });
+    const onEtcdContact = (up: boolean, why: TwillError | null) => {
+      if (this.lifecycle.stopRequested) return; // closing the client fails the calls in flight: no outage
+      if (up) this.outage.succeeded();
+      else this.outage.failed(why ?? UNREACHABLE);
+    };
+    this.telemetry = new Telemetry({ nodeName: opts.nodeName, etcdEndpoints: opts.etcdEndpoints, version: VERSION, onEtcdContact, ...(deps.observer && { observer: deps.observer }) });
     this.registry = deps.registry ?? this.etcdRegistry();
   }
 
   private etcdRegistry(): EtcdRegistry {
     const security = this.opts.etcdAccess ? etcdClientSecurity(this.opts.etcdAccess) : {};
-    return new EtcdRegistry({ endpoints: this.opts.etcdEndpoints, prefix: this.opts.etcdPrefix, ...security, onCall: (reached) => this.telemetry.etcdRpc(reached) });
+    return new EtcdRegistry({ endpoints: this.opts.etcdEndpoints, prefix: this.opts.etcdPrefix, ...security, onCall: (reached, err) => this.telemetry.etcdRpc(reached, err) });
   }
 
   /** Starts once; a second call gets the same promise. Resolves early (not running) when stop() comes first. */
@@ -115,11 +137,13 @@ export class Agent implements StatusSource {
     await this.rules.start(formatCidr(this.lease.subnet));
     await this.startBackend(this.lease);
     if (this.lifecycle.stopRequested) return; // no lease stream on a registry that stop() closes
-    this.stream = new LeaseStream({ registry: this.registry, logger: this.rootLog, onEvents: (events) => this.onLeaseEvents(events), ...this.streamHooks() });
+    this.stream = new LeaseStream({ registry: this.registry, logger: this.rootLog, onEvents: (events, unreadable) => this.onLeaseEvents(events, unreadable), quietOutages: true, ...this.streamHooks() });
     await this.stream.start();
     // The backend takes its first call as the full peer set; with no peers none was sent.
     if (!this.peersSent) this.enqueue(() => this.backend!.applyPeerChanges([]));
     if (this.lifecycle.stopRequested) return;
+    this.probe = new EtcdProbe({ registry: this.registry, logger: this.rootLog, running: config, onContact: (ok, err) => this.telemetry.etcdRpc(ok, err), onChanged: (c) => this.telemetry.configChanged(c) });
+    this.probe.start();
     this.lifecycle.to('running');
     this.log.info({ subnet: formatCidr(this.lease.subnet), backend: config.backend.type, iface: iface.name, publicIP: iface.address }, 'agent running');
   }
@@ -134,8 +158,11 @@ export class Agent implements StatusSource {
     if (this.lifecycle.stopRequested) return;
     this.lifecycle.to(this.lifecycle.state === 'created' ? 'stopped' : 'stopping');
     this.configRetry.cancel();
+    await this.probe?.stop();
     this.leases?.stop();
     await this.stream?.stop();
+    const dropped = this.feed.close();
+    if (dropped > 0) this.log.info({ dropped }, 'stopping: peer changes not yet applied are left to the next start, which reconciles');
     await this.starting?.catch(() => undefined); // start() gives up at its next step
     await this.backendQueue;
     await this.backend?.stop();
@@ -173,7 +200,7 @@ export class Agent implements StatusSource {
   }
 
   private streamHooks(): Pick<LeaseStreamOptions, 'onConnection' | 'onWatchEvent' | 'onFatal'> {
-    return { onConnection: (c) => this.telemetry.etcdWatch(c), onWatchEvent: (t) => this.telemetry.watchEvent(t), onFatal: (err) => this.onFatal(err) };
+    return { onConnection: (c, err) => this.telemetry.etcdWatch(c, err), onWatchEvent: (t) => this.telemetry.watchEvent(t), onFatal: (err) => this.onFatal(err) };
   }
 
   private async resolveInterface(): Promise<ExternalInterface> {
@@ -220,6 +247,7 @@ export class Agent implements StatusSource {
       config: setup.config,
       attrs: setup.factory.leaseAttrs(setup.iface.address, setup.options),
       ttlSeconds: this.opts.subnetLeaseTtlSeconds,
+      quietOutages: true,
       preferred,
       onLease: (lease) => this.onLeaseAcquired(lease),
       onLost: () => this.telemetry.leaseLost(),
@@ -242,34 +270,42 @@ export class Agent implements StatusSource {
   /** A lease re-acquired after a loss: same subnet → nothing to redo; a new one → restart the backend. */
   private onLeaseAcquired(lease: Lease): void {
     this.telemetry.leaseAcquired(lease, this.opts.subnetLeaseTtlSeconds);
+    this.gate ??= new LeaseGate({ network: this.setup!.config.network, own: lease.subnet, etcdPrefix: this.opts.etcdPrefix });
     const previous = this.lease;
     if (!previous || !this.backend) return; // the first acquisition; start() carries on from here
     this.lease = lease;
     if (sameNet(previous.subnet, lease.subnet)) return;
+    const gate = this.gate;
+    this.reportRejections(gate.setOwn(lease.subnet).rejected); // its events: the new backend gets the whole set below
     this.enqueue(async () => {
       await this.backend?.stop();
       await this.rules?.setSubnet(formatCidr(lease.subnet));
       await this.startBackend(lease);
-      const peers = (this.stream?.leases() ?? []).filter((l) => !sameNet(l.subnet, lease.subnet));
-      await this.backend!.applyPeerChanges(peers.map((l) => ({ type: 'added', lease: l })));
+      await this.backend!.applyPeerChanges(gate.acceptedLeases().map((l) => ({ type: 'added', lease: l })));
     });
   }
 
-  private onLeaseEvents(events: readonly LeaseEvent[]): void {
+  private onLeaseEvents(events: readonly LeaseEvent[], unreadable: readonly UnreadableLease[]): void {
     const own = this.lease;
-    const peerEvents = events.filter((e) => !own || !sameNet(e.lease.subnet, own.subnet));
     for (const e of events) {
       if (!own || !sameNet(e.lease.subnet, own.subnet)) continue;
       // Our key deleted, or overwritten by another node: the lease is no longer ours.
       if (e.type === 'removed') this.leases?.handleLost('lease key deleted from etcd');
       else if (e.lease.attrs.publicIP !== own.attrs.publicIP) this.leases?.handleLost(`lease taken by ${e.lease.attrs.publicIP}`);
     }
-    for (const e of peerEvents) {
-      this.log.info({ subnet: formatCidr(e.lease.subnet), publicIP: e.lease.attrs.publicIP || undefined }, e.type === 'added' ? 'peer added' : 'peer removed');
-    }
+    if (!this.gate) return; // never: the stream starts after the first lease
+    // The backend sees only leases that pass (never our own, never one covering an address of ours).
+    const { events: peerEvents, rejected } = this.gate.apply(events, unreadable);
+    this.reportRejections(rejected);
     if (peerEvents.length === 0) return;
     this.peersSent = true;
-    this.enqueue(() => this.backend!.applyPeerChanges(peerEvents));
+    this.feed.push(peerEvents);
+  }
+
+  /** A line per key newly rejected (once per key and reason), counted, and the current list for the status. */
+  private reportRejections(fresh: readonly Rejection[]): void {
+    for (const r of fresh) this.log.warn({ key: r.key, reason: r.reason, detail: r.detail }, 'lease rejected');
+    this.telemetry.leasesRejected(fresh, this.gate?.rejections() ?? []);
   }
 
   private enqueue(task: () => Promise<void>): void {

@@ -1,5 +1,6 @@
 import type { ExternalInterface } from '../backend/backend.js';
-import type { AgentStatus, BackendStatus, BackendSummary, EtcdStatus, LeaseStatus, NetworkStatus, ReadinessCondition } from '../status/types.js';
+import type { TwillError } from '../errors.js';
+import { REJECTED_LISTED, type AgentStatus, type BackendStatus, type BackendSummary, type EtcdStatus, type LeaseStatus, type NetworkStatus, type ReadinessCondition, type RejectedLease } from '../status/types.js';
 import { formatCidr, formatIp } from '../lib/ipv4.js';
 import type { Lease, NetworkConfig } from '../subnet/types.js';
 import { NO_OBSERVER, type AgentObserver } from '../status/observer.js';
@@ -10,6 +11,8 @@ export interface TelemetryOptions {
   readonly version: string;
   readonly observer?: AgentObserver;
   readonly now?: () => Date;
+  /** After every etcd contact signal, with the connected state it leaves and, when down, why (the agent's outage log). */
+  readonly onEtcdContact?: (connected: boolean, why: TwillError | null) => void;
 }
 
 /** What the agent holds when status() is asked; the telemetry adds what it recorded. */
@@ -31,8 +34,16 @@ const CONDITIONS: readonly ReadinessCondition[] = ['lease', 'backend', 'subnet-f
 export class Telemetry {
   private readonly met = new Set<ReadinessCondition>();
   private lease: LeaseStatus | null = null;
-  private etcdConnected = false;
+  /** The last RPC reached etcd; with why the last one did not. */
+  private rpcReached = false;
+  private rpcError: TwillError | null = null;
+  /** The lease watch's stream; null before there is one (then it counts for nothing). */
+  private watchConnected: boolean | null = null;
+  private watchError: TwillError | null = null;
   private lastContact: Date | null = null;
+  /** Fields of etcd's network config that differ from the one in force. */
+  private configChanges: readonly string[] = [];
+  private rejected: readonly RejectedLease[] = [];
   /** Also handed to the backend (reconcile passes, route changes). */
   readonly observer: AgentObserver;
   private readonly now: () => Date;
@@ -73,15 +84,34 @@ export class Telemetry {
     this.met.add('subnet-file');
   }
 
-  /** An RPC came back: `reached` is false only when etcd could not be reached at all. */
-  etcdRpc(reached: boolean): void {
-    this.etcdConnected = reached;
-    if (reached) this.lastContact = this.now();
+  /** An RPC came back: `reached` is false only when etcd could not be reached at all (`err` says why). */
+  etcdRpc(reached: boolean, err?: TwillError): void {
+    this.rpcReached = reached;
+    this.rpcError = reached ? null : (err ?? null);
+    this.etcdContact(reached);
   }
 
-  etcdWatch(connected: boolean): void {
-    this.etcdConnected = connected;
-    if (connected) this.lastContact = this.now();
+  /** The lease watch's stream broke (`err` says why) or is up. */
+  etcdWatch(connected: boolean, err?: TwillError): void {
+    this.watchConnected = connected;
+    this.watchError = connected ? null : (err ?? null);
+    this.etcdContact(connected);
+  }
+
+  /** Connected: the last RPC reached etcd and the lease watch, once there is one, is up. */
+  get etcdConnected(): boolean {
+    return this.rpcReached && this.watchConnected !== false;
+  }
+
+  private etcdContact(reached: boolean): void {
+    if (reached) this.lastContact = this.now();
+    const connected = this.etcdConnected;
+    this.opts.onEtcdContact?.(connected, connected ? null : (this.watchConnected === false ? this.watchError : this.rpcError));
+  }
+
+  /** etcd's network config differs from the running one in these fields (empty: it agrees again). */
+  configChanged(fields: readonly string[]): void {
+    this.configChanges = fields;
   }
 
   watchEvent(type: 'put' | 'delete'): void {
@@ -89,24 +119,34 @@ export class Telemetry {
     this.observer.watchEvent(type);
   }
 
-  waitingFor(): ReadinessCondition[] {
-    return CONDITIONS.filter((c) => !this.met.has(c));
+  /** The lease gate's verdicts: `fresh` are new (counted), `all` is every key rejected now. */
+  leasesRejected(fresh: readonly RejectedLease[], all: readonly RejectedLease[]): void {
+    for (const r of fresh) this.observer.leaseRejected(r.reason);
+    this.rejected = all;
+  }
+
+  /** `backendProblem`: the backend reports its data path broken, so it counts as not programmed. */
+  waitingFor(backendProblem = false): ReadinessCondition[] {
+    return CONDITIONS.filter((c) => !this.met.has(c) || (c === 'backend' && backendProblem));
   }
 
   status(parts: AgentParts): AgentStatus {
-    const waitingFor = this.waitingFor();
+    const problem = parts.backend?.problem;
+    const waitingFor = this.waitingFor(problem !== undefined);
     const { backend, peers } = splitPeers(parts.backend);
     return {
       version: this.opts.version,
       state: parts.state,
       ready: waitingFor.length === 0 && (parts.state === 'starting' || parts.state === 'running'),
       waitingFor,
+      ...(problem === undefined ? {} : { reason: `backend: ${problem}` }),
       node: { name: this.opts.nodeName, publicIP: parts.iface?.address ?? null, iface: parts.iface?.name ?? null },
-      network: parts.config && networkStatus(parts.config),
+      network: parts.config && networkStatus(parts.config, this.configChanges),
       lease: this.lease,
       backend,
       etcd: this.etcdStatus(parts.watchRevision),
       peers,
+      rejectedLeases: { total: this.rejected.length, leases: this.rejected.slice(0, REJECTED_LISTED) },
     };
   }
 
@@ -127,6 +167,6 @@ function splitPeers(b: BackendStatus | null): { backend: BackendSummary | null; 
   return { backend, peers };
 }
 
-function networkStatus(c: NetworkConfig): NetworkStatus {
-  return { network: formatCidr(c.network), subnetLen: c.subnetLen, subnetMin: formatIp(c.subnetMin), subnetMax: formatIp(c.subnetMax), backendType: c.backend.type };
+function networkStatus(c: NetworkConfig, changedInEtcd: readonly string[]): NetworkStatus {
+  return { network: formatCidr(c.network), subnetLen: c.subnetLen, subnetMin: formatIp(c.subnetMin), subnetMax: formatIp(c.subnetMax), backendType: c.backend.type, changedInEtcd };
 }

@@ -41,7 +41,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   app.get('/readyz', async (_req, reply) => {
     const s = deps.status.status();
-    return reply.code(s.ready ? 200 : 503).send({ ready: s.ready, waitingFor: s.waitingFor });
+    return reply.code(s.ready ? 200 : 503).send({ ready: s.ready, waitingFor: s.waitingFor, ...(s.reason === undefined ? {} : { reason: s.reason }) });
   });
   app.get('/v1/status', async () => deps.status.status());
   app.get('/metrics', async (_req, reply) => {

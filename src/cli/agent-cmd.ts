@@ -52,6 +52,20 @@ export function backendFlagValues(flags: object, table: BackendTable = BACKENDS)
   return Object.fromEntries(names.map((name) => [name, values[name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]]));
 }
 
+/** How long a stop may take before the process exits anyway. */
+const STOP_DEADLINE_MS = 5_000;
+
+/** Whether `work` settles within `ms` (it keeps running either way). */
+async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Runs the agent until SIGTERM or SIGINT, then stops it cleanly (routes and lease stay). */
 async function runAgent(flags: AllAgentFlags): Promise<void> {
   const options = toOptions(flags);
@@ -68,8 +82,9 @@ async function runAgent(flags: AllAgentFlags): Promise<void> {
     const signal = await Promise.race([stopped, started.then(() => stopped)]);
     logger.info({ signal }, 'stopping');
   } finally {
-    await agent.stop();
-    await started.catch(() => undefined);
+    // Kubernetes waits 30 s before SIGKILL; the backend's pass in flight is what stop waits for.
+    const inTime = await within(STOP_DEADLINE_MS, agent.stop().then(() => started.catch(() => undefined)));
+    if (!inTime) logger.warn({ deadlineMs: STOP_DEADLINE_MS }, 'stop took too long; exiting anyway (the next start reconciles)');
     await api.close();
     logger.info('stopped');
   }

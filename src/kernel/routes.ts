@@ -19,6 +19,8 @@ export interface KernelRoute {
   readonly dst: string;
   readonly gateway?: string;
   readonly dev?: string;
+  /** The rtnetlink protocol as a number (listMain only). */
+  readonly proto?: number;
 }
 
 export type RouteChange =
@@ -44,6 +46,8 @@ export interface RouteLookup {
 
 export interface RouteOps {
   list(proto: number): Promise<KernelRoute[]>;
+  /** Every IPv4 route of table main with its protocol, in one listing (ours and everyone else's). */
+  listMain(): Promise<KernelRoute[]>;
   /** Applies all changes with one `ip -force -batch -`; failed lines are reported, not thrown. */
   apply(changes: readonly RouteChange[]): Promise<BatchResult>;
   get(ip: string): Promise<RouteLookup | null>;
@@ -66,7 +70,7 @@ export function parseIpJson<T>(json: string, schema: z.ZodType<T>, what: string)
   return parsed.data;
 }
 
-const routeSchema = z.array(z.object({ dst: z.string(), gateway: z.string().optional(), dev: z.string().optional() }));
+const routeSchema = z.array(z.object({ dst: z.string(), gateway: z.string().optional(), dev: z.string().optional(), protocol: z.union([z.string(), z.number()]).optional() }));
 
 /** "default" → 0.0.0.0/0 and a bare address → /32, so callers compare one spelling. */
 export function normalizeDst(dst: string): string {
@@ -81,6 +85,7 @@ export function parseRouteList(json: string): KernelRoute[] {
     dst: normalizeDst(r.dst),
     ...(r.gateway === undefined ? {} : { gateway: r.gateway }),
     ...(r.dev === undefined ? {} : { dev: r.dev }),
+    ...(r.protocol === undefined || !/^\d+$/.test(String(r.protocol)) ? {} : { proto: Number(r.protocol) }),
   }));
 }
 
@@ -186,6 +191,11 @@ export function createRouteOps(run: ExecFn, netns?: string): RouteOps {
   return {
     async list(proto) {
       const res = await run('ip', ['-json', '-4', 'route', 'show', 'table', 'main', 'proto', String(proto)], nsOpt(netns));
+      return parseRouteList(res.stdout);
+    },
+    async listMain() {
+      // -N: protocols as numbers, whatever names /etc/iproute2/rt_protos gives them.
+      const res = await run('ip', ['-N', '-json', '-4', 'route', 'show', 'table', 'main'], nsOpt(netns));
       return parseRouteList(res.stdout);
     },
     apply: (changes) => applyBatch(run, netns, changes),

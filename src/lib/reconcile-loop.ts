@@ -9,9 +9,11 @@ export class ReconcileLoop {
   private readonly coalescer: Coalescer;
   private timer: NodeJS.Timeout | null = null;
 
+  /** `onTick` runs before each timed pass (a reconciler that does more on its periodic pass marks it). */
   constructor(
     pass: () => Promise<void>,
     private readonly intervalMs: number,
+    private readonly onTick?: () => void,
   ) {
     this.coalescer = new Coalescer(pass);
   }
@@ -19,7 +21,10 @@ export class ReconcileLoop {
   /** Starts the periodic passes (the timer never keeps the process alive). */
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.coalescer.run(), this.intervalMs);
+    this.timer = setInterval(() => {
+      this.onTick?.();
+      void this.coalescer.run();
+    }, this.intervalMs);
     this.timer.unref();
   }
 

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AgentObserver } from '../status/observer.js';
+import { LEASE_REJECT_REASONS, type AgentObserver } from '../status/observer.js';
 import type { BackendFactory } from '../backend/backend.js';
 import type { AgentStatus, BackendDetails } from '../status/types.js';
 
@@ -37,6 +37,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
 
   const leaseEvents = new Counter({ name: 'twill_lease_events_total', help: 'Lease events of this node, by event (acquired, renewed, lost).', labelNames: ['event'], registers });
   const watchEvents = new Counter({ name: 'twill_etcd_watch_events_total', help: 'Events received on the etcd lease watch, by type (put, delete).', labelNames: ['type'], registers });
+  const rejected = new Counter({ name: 'twill_lease_rejected_total', help: 'Keys under subnets/ the agent refused to program, by reason (bad-key, bad-value, outside-network, overlaps-own, overlaps-peer); once per key and reason.', labelNames: ['reason'], registers });
   const routeChanges = new Counter({ name: 'twill_route_changes_total', help: 'Kernel route changes made by the backend, by op (add, replace, delete) and result (ok, error).', labelNames: ['op', 'result'], registers });
   const reconcile = new Histogram({
     name: 'twill_reconcile_duration_seconds',
@@ -46,6 +47,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   });
   for (const event of LEASE_EVENTS) leaseEvents.inc({ event }, 0);
   for (const type of WATCH_TYPES) watchEvents.inc({ type }, 0);
+  for (const reason of LEASE_REJECT_REASONS) rejected.inc({ reason }, 0);
   for (const op of ROUTE_OPS) for (const result of RESULTS) routeChanges.inc({ op, result }, 0);
 
   registerStateMetrics(registers, status, opts.version);
@@ -54,6 +56,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   const observer: AgentObserver = {
     leaseEvent: (event) => leaseEvents.inc({ event }),
     watchEvent: (type) => watchEvents.inc({ type }),
+    leaseRejected: (reason) => rejected.inc({ reason }),
     reconcileDuration: (seconds) => reconcile.observe(seconds),
     routeChange: (op, result) => routeChanges.inc({ op, result }),
   };
@@ -93,10 +96,18 @@ function registerStateMetrics(registers: Registry[], status: () => AgentStatus, 
   });
   new Gauge({
     name: 'twill_etcd_up',
-    help: '1 if the last RPC or watch signal reached etcd, else 0.',
+    help: '1 while etcd answers (the last RPC reached it and the lease watch is connected), else 0.',
     registers,
     collect() {
       this.set(status().etcd.connected ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'twill_config_stale',
+    help: "1 while etcd's network config differs from the one the agent runs on (a restart applies it), else 0.",
+    registers,
+    collect() {
+      this.set((status().network?.changedInEtcd.length ?? 0) > 0 ? 1 : 0);
     },
   });
   new Gauge({

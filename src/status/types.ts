@@ -1,3 +1,5 @@
+import type { LeaseRejectReason } from './observer.js';
+
 /**
  * The JSON of `GET /v1/status`, in one place: the API serves it, `twill status` and
  * `twill lab status` render it, and the metrics read their gauges from it.
@@ -10,6 +12,8 @@ export interface AgentStatus {
   readonly ready: boolean;
   /** What readiness still waits for (empty when ready). */
   readonly waitingFor: readonly ReadinessCondition[];
+  /** Why, when a met condition broke again (e.g. the backend's `problem`); absent otherwise. */
+  readonly reason?: string;
   readonly node: NodeStatus;
   /** The network config in force; null until one was read and validated. */
   readonly network: NetworkStatus | null;
@@ -19,6 +23,29 @@ export interface AgentStatus {
   readonly backend: BackendSummary | null;
   readonly etcd: EtcdStatus;
   readonly peers: readonly PeerStatus[];
+  /** Keys under subnets/ the agent refuses to program, and why. */
+  readonly rejectedLeases: RejectedLeases;
+}
+
+/** At most REJECTED_LISTED keys are listed (oldest first); `total` counts them all. */
+export interface RejectedLeases {
+  readonly total: number;
+  readonly leases: readonly RejectedLease[];
+}
+
+export const REJECTED_LISTED = 100;
+
+export interface RejectedLease {
+  /** The etcd key (a lease's key in its IPv4 form). */
+  readonly key: string;
+  /** null when the key does not parse. */
+  readonly subnet: string | null;
+  /** null when the value does not parse. */
+  readonly publicIP: string | null;
+  readonly reason: LeaseRejectReason;
+  readonly detail: string;
+  /** When this key was first rejected for this reason. */
+  readonly since: string;
 }
 
 export type ReadinessCondition = 'lease' | 'backend' | 'subnet-file';
@@ -37,6 +64,12 @@ export interface NetworkStatus {
   readonly subnetMin: string;
   readonly subnetMax: string;
   readonly backendType: string;
+  /**
+   * The fields in which etcd's config now differs from this one (`SubnetLen`, `Backend.Port`;
+   * `(deleted)`, `(invalid)`): the agent cannot apply them live, a restart does. Empty while
+   * etcd agrees (checked every 5 s).
+   */
+  readonly changedInEtcd: readonly string[];
 }
 
 export interface LeaseStatus {
@@ -82,6 +115,8 @@ export interface BackendStatus {
   readonly peers: readonly PeerStatus[];
   /** The backend's own shape (udp: its tunnel totals and drops); absent when it has none. */
   readonly details?: BackendDetails;
+  /** Set while the backend's data path is broken (why, one line); the agent is not ready meanwhile. */
+  readonly problem?: string;
 }
 
 /** The backend in /v1/status: its status less the peers, which the agent lists at the top level. */
@@ -89,7 +124,10 @@ export type BackendSummary = Omit<BackendStatus, 'peers'>;
 
 export interface EtcdStatus {
   readonly endpoints: readonly string[];
-  /** The last RPC or watch signal reached etcd. */
+  /**
+   * etcd answers: the last RPC reached it (a linearizable read every 5 s with a 3 s deadline
+   * among them) and the lease watch, once started, is connected (it requires a leader).
+   */
   readonly connected: boolean;
   readonly lastContact: string | null;
   /** The revision the lease watch has seen; null before the first list. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { TwillError } from '../errors.js';
 import { canonicalKeys } from '../lib/canonical-keys.js';
-import { contains, formatCidr, formatIp, mask, parseCidr, parseIp, size, type Ipv4Net } from '../lib/ipv4.js';
+import { contains, formatCidr, formatIp, mask, parseCidr, parseIp, sameNet, size, type Ipv4Net } from '../lib/ipv4.js';
 import type { NetworkConfig } from './types.js';
 
 // Field names are matched case-insensitively, as flannel's JSON decoding does.
@@ -91,4 +91,47 @@ export function describeConfig(cfg: NetworkConfig): Record<string, unknown> {
     SubnetMax: formatIp(cfg.subnetMax),
     Backend: { ...cfg.backend.raw, Type: cfg.backend.type },
   };
+}
+
+/**
+ * Where `next` differs from `current`, by flannel's field names, comparing what each config
+ * means: `SubnetLen`, `Backend.Type`, a backend's own key as `Backend.<Key>` (matched
+ * case-insensitively, as flannel reads them). SubnetMin and SubnetMax count only when one side
+ * sets them: their defaults follow Network and SubnetLen, which are named already. Empty when a
+ * restart would change nothing.
+ */
+export function changedFields(current: NetworkConfig, next: NetworkConfig): string[] {
+  const changed: string[] = [];
+  if (!sameNet(current.network, next.network)) changed.push('Network');
+  if (current.subnetLen !== next.subnetLen) changed.push('SubnetLen');
+  const [a, b] = [defaultRange(current), defaultRange(next)];
+  if (current.subnetMin !== next.subnetMin && !(current.subnetMin === a[0] && next.subnetMin === b[0])) changed.push('SubnetMin');
+  if (current.subnetMax !== next.subnetMax && !(current.subnetMax === a[1] && next.subnetMax === b[1])) changed.push('SubnetMax');
+  if (current.backend.type !== next.backend.type) changed.push('Backend.Type');
+  const before = byLowerKey(current.backend.raw);
+  const after = byLowerKey(next.backend.raw);
+  for (const key of new Set([...before.keys(), ...after.keys()])) {
+    if (key === 'type') continue;
+    const [x, y] = [before.get(key), after.get(key)];
+    if (stableJson(x?.value) !== stableJson(y?.value)) changed.push(`Backend.${(y ?? x)!.name}`);
+  }
+  return changed;
+}
+
+/** SubnetMin and SubnetMax when the config does not set them (as parseRange fills them in). */
+function defaultRange(c: NetworkConfig): [number, number] {
+  const step = 2 ** (32 - c.subnetLen);
+  return [(c.network.addr + step) >>> 0, (c.network.addr + size(c.network) - step) >>> 0];
+}
+
+function byLowerKey(raw: Readonly<Record<string, unknown>>): Map<string, { name: string; value: unknown }> {
+  return new Map(Object.entries(raw).map(([name, value]) => [name.toLowerCase(), { name, value }]));
+}
+
+/** JSON with object keys sorted, so that key order is no difference. */
+function stableJson(v: unknown): string | undefined {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map((x) => stableJson(x) ?? 'null').join(',')}]`;
+  const entries = Object.entries(v as Record<string, unknown>).sort(([k1], [k2]) => (k1 < k2 ? -1 : k1 > k2 ? 1 : 0));
+  return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stableJson(x) ?? 'null'}`).join(',')}}`;
 }

@@ -41,6 +41,7 @@ export function fromEtcd(err: unknown, what: string, source: EtcdErrorSource = '
     return new TwillError('TWILL_ERR_ETCD_REQUEST', `${what}: permission denied by etcd`, { cause: e });
   }
   const unreachable =
+    isBrokenCircuit(e) ||
     e instanceof GRPCUnavailableError ||
     e instanceof GRPCDeadlineExceededError ||
     e instanceof ClientClosedError ||
@@ -50,4 +51,13 @@ export function fromEtcd(err: unknown, what: string, source: EtcdErrorSource = '
     return new TwillError('TWILL_ERR_ETCD_UNAVAILABLE', `${what}: etcd is unreachable (${e.message})`, { cause: e });
   }
   return new TwillError(UNEXPLAINED[source], `${what}: ${e.message}`, { cause: e });
+}
+
+/**
+ * The client's circuit breaker (cockatiel's BrokenCircuitError, which marks itself with this
+ * property): after consecutive failures it stops calling that endpoint for a while and fails at
+ * once. It is an unreachable etcd, not a refusal.
+ */
+function isBrokenCircuit(e: Error): boolean {
+  return (e as { isBrokenCircuitError?: unknown }).isBrokenCircuitError === true;
 }

@@ -2,9 +2,11 @@ import { Etcd3, type IOptions } from 'etcd3';
 import { TwillError } from '../errors.js';
 import { fromEtcd } from './etcd-errors.js';
 import { kvToLease, wireWatcher } from './etcd-watch.js';
+import { livenessOptions } from './etcd-liveness.js';
+import { isUnreadable } from './watch-batch.js';
 import type { Ipv4Net } from '../lib/ipv4.js';
-import { configKey, formatLeaseValue, leaseKey, parseLeaseKey, subnetsPrefix } from './lease-format.js';
-import type { LeaseRegistry, LeaseSnapshot, LeaseWatch, LeaseWatchHandlers } from './registry.js';
+import { configKey, formatLeaseValue, leaseKey, subnetsPrefix } from './lease-format.js';
+import type { LeaseRegistry, LeaseSnapshot, LeaseWatch, LeaseWatchHandlers, UnreadableLease } from './registry.js';
 import type { Lease, LeaseAttrs } from './types.js';
 
 export interface EtcdRegistryOptions {
@@ -15,15 +17,15 @@ export interface EtcdRegistryOptions {
   /** TLS and auth, passed through to the etcd3 client. */
   readonly credentials?: IOptions['credentials'];
   readonly auth?: IOptions['auth'];
-  /** After every RPC: false when etcd could not be reached, true when it answered (even with an error). */
-  readonly onCall?: (reached: boolean) => void;
+  /** After every RPC: false when etcd could not be reached, true when it answered (even with an error, given too). */
+  readonly onCall?: (reached: boolean, err?: TwillError) => void;
 }
 
 /** The registry over etcd v3, in flannel's keyspace. */
 export class EtcdRegistry implements LeaseRegistry {
   private readonly client: Etcd3;
   private readonly prefix: string;
-  private readonly onCall: (reached: boolean) => void;
+  private readonly onCall: (reached: boolean, err?: TwillError) => void;
 
   constructor(opts: EtcdRegistryOptions) {
     const timeout = opts.callTimeoutMs ?? 5000;
@@ -34,12 +36,14 @@ export class EtcdRegistry implements LeaseRegistry {
       dialTimeout: timeout,
       credentials: opts.credentials,
       auth: opts.auth,
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+      ...livenessOptions(timeout), // per-call deadlines, gRPC keepalive, require-leader on the watch
     });
   }
 
-  async getConfig(): Promise<string | null> {
-    return this.call('read the network config', () => this.client.get(configKey(this.prefix)).string());
+  async getConfig(options: { readonly timeoutMs?: number } = {}): Promise<string | null> {
+    // A deadline of its own also bounds the client's retries: they share it.
+    const deadline = options.timeoutMs === undefined ? undefined : { deadline: Date.now() + options.timeoutMs };
+    return this.call('read the network config', () => this.client.get(configKey(this.prefix)).options(deadline).string());
   }
 
   async putConfig(text: string): Promise<void> {
@@ -50,11 +54,11 @@ export class EtcdRegistry implements LeaseRegistry {
     // One range RPC for every lease: no extra call per key (a flannel defect).
     const res = await this.call('list leases', () => this.client.getAll().prefix(subnetsPrefix(this.prefix)).exec());
     const leases: Lease[] = [];
-    const unreadable: string[] = [];
+    const unreadable: UnreadableLease[] = [];
     for (const kv of res.kvs) {
-      const lease = kvToLease(this.prefix, kv);
-      if (lease) leases.push(lease);
-      else if (parseLeaseKey(this.prefix, kv.key.toString())) unreadable.push(kv.key.toString());
+      const read = kvToLease(this.prefix, kv);
+      if (isUnreadable(read)) unreadable.push(read);
+      else leases.push(read);
     }
     return { leases, revision: res.header.revision, unreadable };
   }
@@ -168,7 +172,7 @@ export class EtcdRegistry implements LeaseRegistry {
       return result;
     } catch (err) {
       const e = fromEtcd(err, what);
-      this.onCall(e.code !== 'TWILL_ERR_ETCD_UNAVAILABLE');
+      this.onCall(e.code !== 'TWILL_ERR_ETCD_UNAVAILABLE', e);
       throw e;
     }
   }

@@ -1,15 +1,16 @@
 import type { IKeyValue, Watcher } from 'etcd3';
 import { fromEtcd } from './etcd-errors.js';
-import { parseLeaseKey, parseLeaseValue } from './lease-format.js';
-import type { LeaseWatchHandlers } from './registry.js';
+import type { LeaseWatchHandlers, UnreadableLease } from './registry.js';
 import type { Lease } from './types.js';
+import { readLease, watchBatch, type KvChange } from './watch-batch.js';
 
-/** A lease from an etcd key-value under `<prefix>/subnets/`; null when the key or value is not one. */
-export function kvToLease(prefix: string, kv: IKeyValue): Lease | null {
-  const subnet = parseLeaseKey(prefix, kv.key.toString());
-  const attrs = subnet && parseLeaseValue(kv.value.toString());
-  if (!subnet || !attrs) return null;
-  return { subnet, attrs, etcdLeaseId: kv.lease, modRevision: kv.mod_revision };
+/** A lease from an etcd key-value under `<prefix>/subnets/`, or why it is not one. */
+export function kvToLease(prefix: string, kv: IKeyValue): Lease | UnreadableLease {
+  return readLease(prefix, toChange('put', kv));
+}
+
+function toChange(type: KvChange['type'], kv: IKeyValue): KvChange {
+  return { type, key: kv.key.toString(), value: kv.value.toString(), lease: kv.lease, modRevision: kv.mod_revision };
 }
 
 /**
@@ -17,17 +18,10 @@ export function kvToLease(prefix: string, kv: IKeyValue): Lease | null {
  * before anyone branches on them: 'disconnected' as a broken stream, 'error' as a cancelled watch.
  */
 export function wireWatcher(w: Watcher, prefix: string, h: LeaseWatchHandlers, onEnded: () => void): void {
+  // One watch response, one batch: a burst of N lease changes is one pass downstream, not N.
   w.on('data', (res) => {
-    for (const ev of res.events) {
-      const subnet = parseLeaseKey(prefix, ev.kv.key.toString());
-      if (!subnet) continue;
-      if (ev.type === 'Delete') {
-        h.onEvent({ type: 'removed', lease: { subnet, attrs: { publicIP: '', publicIPv6: null }, etcdLeaseId: '0', modRevision: ev.kv.mod_revision } }, ev.kv.mod_revision);
-      } else {
-        const lease = kvToLease(prefix, ev.kv);
-        if (lease) h.onEvent({ type: 'added', lease }, ev.kv.mod_revision);
-      }
-    }
+    const batch = watchBatch(prefix, res.events.map((ev) => toChange(ev.type === 'Delete' ? 'delete' : 'put', ev.kv)));
+    if (batch) h.onBatch(batch);
   });
   w.on('disconnected', (err: unknown) => h.onConnection(false, fromEtcd(err, 'lease watch', 'watch-stream')));
   w.on('connected', () => h.onConnection(true));

@@ -40,3 +40,13 @@ export function applyLeaseEvent(known: Map<string, Lease>, event: LeaseEvent): L
   known.set(id, event.lease);
   return old && sameAttrs(old, event.lease) ? null : event;
 }
+
+/** Applies one watch response's events to `known`, in order; returns the ones that change something. */
+export function applyLeaseBatch(known: Map<string, Lease>, events: readonly LeaseEvent[]): LeaseEvent[] {
+  const out: LeaseEvent[] = [];
+  for (const e of events) {
+    const effective = applyLeaseEvent(known, e);
+    if (effective) out.push(effective);
+  }
+  return out;
+}

@@ -27,6 +27,11 @@ export interface LeaseManagerOptions {
   readonly onFatal?: (err: unknown) => void;
   readonly random?: (n: number) => number;
   readonly retry?: { initialMs: number; maxMs: number };
+  /**
+   * The owner logs etcd outages itself, one line each (the agent's outage log): an unreachable
+   * etcd (TWILL_ERR_ETCD_UNAVAILABLE) is logged at debug here, other failures as before.
+   */
+  readonly quietOutages?: boolean;
 }
 
 /**
@@ -100,7 +105,7 @@ export class LeaseManager {
           throw err;
         }
         // One line per kind of failure (a full network, etcd down), not one per attempt.
-        if (errorCode(err) !== logged) this.log.error(failure(err), 'cannot acquire a lease yet; retrying');
+        if (errorCode(err) !== logged) this.log[this.quiet(err) ? 'debug' : 'error'](failure(err), 'cannot acquire a lease yet; retrying');
         logged = errorCode(err);
         if (!this.stopped) await this.backoff.wait(); // stop() cancels a pending wait only, not a later one
       }
@@ -164,10 +169,15 @@ export class LeaseManager {
         this.log.error({ ...failure(err), subnet: formatCidr(lease.subnet) }, 'lease renewal failed: this error is not retried');
         return this.fail(err);
       }
-      if (errorCode(err) !== this.renewFailure) this.log.warn(failure(err), 'lease renewal failed; retrying');
+      if (errorCode(err) !== this.renewFailure) this.log[this.quiet(err) ? 'debug' : 'warn'](failure(err), 'lease renewal failed; retrying');
       this.renewFailure = errorCode(err);
       this.scheduleRenewal(Math.min(this.renewIntervalMs(), 2000));
     }
+  }
+
+  /** An unreachable etcd, which the owner logs (quietOutages). */
+  private quiet(err: unknown): boolean {
+    return this.opts.quietOutages === true && errorCode(err) === 'TWILL_ERR_ETCD_UNAVAILABLE';
   }
 
   /** Gives up after a permanent error (already logged) and hands it to the owner. */

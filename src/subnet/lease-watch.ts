@@ -1,7 +1,7 @@
-import { errorCode, isTransient, type ErrorCode } from '../errors.js';
+import { errorCode, isTransient, type ErrorCode, type TwillError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { applyLeaseEvent, diffLeases, leaseId } from './lease-diff.js';
-import type { LeaseRegistry, LeaseWatch } from './registry.js';
+import { applyLeaseBatch, diffLeases, leaseId } from './lease-diff.js';
+import type { LeaseRegistry, LeaseWatch, UnreadableLease } from './registry.js';
 import type { Lease, LeaseEvent } from './types.js';
 import { Backoff } from '../lib/backoff.js';
 
@@ -9,8 +9,15 @@ export interface LeaseStreamOptions {
   readonly registry: LeaseRegistry;
   readonly logger: Logger;
   /** Receives every change to the lease set, in order, in batches. */
-  readonly onEvents: (events: readonly LeaseEvent[]) => void;
-  readonly onConnection?: (connected: boolean) => void;
+  /** With the keys under subnets/ that are not leases, as they come (every one again after a re-list). */
+  readonly onEvents: (events: readonly LeaseEvent[], unreadable: readonly UnreadableLease[]) => void;
+  /** The watch stream broke (with why) or is up again. */
+  readonly onConnection?: (connected: boolean, err?: TwillError) => void;
+  /**
+   * The owner logs etcd outages itself, one line each (the agent's outage log): an unreachable
+   * etcd (TWILL_ERR_ETCD_UNAVAILABLE) is logged at debug here, other failures as before.
+   */
+  readonly quietOutages?: boolean;
   /** Every event the watch delivers, before de-duplication (for metrics). */
   readonly onWatchEvent?: (type: 'put' | 'delete') => void;
   /**
@@ -80,8 +87,7 @@ export class LeaseStream {
     while (!this.stopped) {
       try {
         const snap = await this.opts.registry.listLeases();
-        for (const key of snap.unreadable) this.log.warn({ key }, 'ignoring lease with unreadable value');
-        this.emit(diffLeases(this.known, snap.leases));
+        this.emit(diffLeases(this.known, snap.leases), snap.unreadable);
         this.known.clear();
         for (const l of snap.leases) this.known.set(leaseId(l), l);
         this.revision = snap.revision;
@@ -92,7 +98,7 @@ export class LeaseStream {
       } catch (err) {
         if (!isTransient(err)) throw err;
         // One line per kind of failure, not one per attempt.
-        if (errorCode(err) !== logged) this.log.warn({ err, code: errorCode(err), reason }, 'listing leases failed; retrying');
+        if (errorCode(err) !== logged) this.log[this.level(errorCode(err))]({ err, code: errorCode(err), reason }, 'listing leases failed; retrying');
         logged = errorCode(err);
         if (!this.stopped) await this.backoff.wait(); // stop() cancels a pending wait only, not a later one
       }
@@ -102,11 +108,11 @@ export class LeaseStream {
   private startWatch(from: string): void {
     if (this.stopped) return;
     this.watch = this.opts.registry.watchLeases(from, {
-      onEvent: (event, revision) => {
-        this.revision = revision;
-        this.opts.onWatchEvent?.(event.type === 'added' ? 'put' : 'delete');
-        const effective = applyLeaseEvent(this.known, event);
-        if (effective) this.emit([effective]);
+      onBatch: (batch) => {
+        this.revision = batch.revision;
+        for (const e of batch.events) this.opts.onWatchEvent?.(e.type === 'added' ? 'put' : 'delete');
+        for (let i = 0; i < batch.unreadable.length; i++) this.opts.onWatchEvent?.('put');
+        this.emit(applyLeaseBatch(this.known, batch.events), batch.unreadable);
       },
       onReset: (err) => {
         if (this.stopped) return;
@@ -116,19 +122,24 @@ export class LeaseStream {
       },
       onConnection: (connected, err) => {
         if (this.stopped) return;
-        this.opts.onConnection?.(connected);
+        this.opts.onConnection?.(connected, err);
         if (connected) {
-          if (this.watchDown !== null) this.log.info('etcd watch connection restored');
+          if (this.watchDown !== null) this.log[this.level(this.watchDown) === 'debug' ? 'debug' : 'info']('etcd watch connection restored');
           this.watchDown = null;
           return;
         }
         if (err && !isTransient(err)) return this.fail(err);
         const code = err?.code ?? 'unknown';
         // The client retries the connection by itself and says so each time: log the first.
-        if (code !== this.watchDown) this.log.warn({ code, err: err?.message }, 'etcd watch connection lost');
+        if (code !== this.watchDown) this.log[this.level(code)]({ code, err: err?.message }, 'etcd watch connection lost');
         this.watchDown = code;
       },
     });
+  }
+
+  /** An etcd failure's level here: debug for an unreachable etcd when the owner logs outages. */
+  private level(code: ErrorCode | 'unknown'): 'warn' | 'debug' {
+    return this.opts.quietOutages && code === 'TWILL_ERR_ETCD_UNAVAILABLE' ? 'debug' : 'warn';
   }
 
   /** A permanent error after start(): stop, say so once, and hand it on. */
@@ -152,7 +163,7 @@ export class LeaseStream {
     await w?.close().catch(() => undefined);
   }
 
-  private emit(events: readonly LeaseEvent[]): void {
-    if (events.length > 0 && !this.stopped) this.opts.onEvents(events);
+  private emit(events: readonly LeaseEvent[], unreadable: readonly UnreadableLease[]): void {
+    if ((events.length > 0 || unreadable.length > 0) && !this.stopped) this.opts.onEvents(events, unreadable);
   }
 }

@@ -2,17 +2,33 @@ import type { TwillError } from '../errors.js';
 import type { Ipv4Net } from '../lib/ipv4.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from './types.js';
 
+/** A key under subnets/ that is not a lease: the key does not parse, or its value does not. */
+export interface UnreadableLease {
+  readonly key: string;
+  readonly reason: 'bad-key' | 'bad-value';
+  /** The subnet, when the key parses (a bad value over a lease removes that lease). */
+  readonly subnet: Ipv4Net | null;
+}
+
 /** A point-in-time list of every lease, and the etcd revision it was read at. */
 export interface LeaseSnapshot {
   readonly leases: readonly Lease[];
   readonly revision: string;
-  /** Keys under subnets/ whose value could not be read (logged, otherwise ignored). */
-  readonly unreadable: readonly string[];
+  /** Keys under subnets/ that are not leases (rejected and counted, never programmed). */
+  readonly unreadable: readonly UnreadableLease[];
+}
+
+/** One watch response: etcd delivers events batched, and they travel on as one batch. */
+export interface LeaseWatchBatch {
+  readonly events: readonly LeaseEvent[];
+  readonly unreadable: readonly UnreadableLease[];
+  /** The revision of the response's last event. */
+  readonly revision: string;
 }
 
 /** Errors reach the handlers already translated (fromEtcd): callers decide by `isTransient`. */
 export interface LeaseWatchHandlers {
-  onEvent(event: LeaseEvent, revision: string): void;
+  onBatch(batch: LeaseWatchBatch): void;
   /** The watch has ended (etcd cancelled it: compacted revision, permission): re-list if transient. */
   onReset(err: TwillError): void;
   /** The watch stream broke (with why) or is back; the client reconnects it by itself. */
@@ -25,7 +41,8 @@ export interface LeaseWatch {
 
 /** The registry: etcd reads, writes and watch, with no policy. Errors leave it as TwillErrors. */
 export interface LeaseRegistry {
-  getConfig(): Promise<string | null>;
+  /** `timeoutMs`: this read's deadline (default the registry's own), linearizable as every read here. */
+  getConfig(options?: { readonly timeoutMs?: number }): Promise<string | null>;
   putConfig(text: string): Promise<void>;
   listLeases(): Promise<LeaseSnapshot>;
   /** Creates the key only if it does not exist; null when another node got there first. */

@@ -26,6 +26,10 @@ registryContract('etcd', async () => {
     registry,
     prefix,
     putRaw: async (key, value) => void (await raw.put(key).value(value)),
+    putRawMany: async (entries) => {
+      const puts = entries.map(([key, value]) => raw.put(key).value(value));
+      await raw.if(`${prefix}/nothing`, 'Version', '==', 0).then(...puts).commit();
+    },
     compact: async (revision) => void (await raw.kv.compact({ revision, physical: true })),
     advance: (seconds) => new Promise((r) => setTimeout(r, seconds * 1000)),
     close: async () => registry.close(),

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Agent } from '../../src/agent/agent.js';
 import type { AgentOptions } from '../../src/agent/options.js';
 import { parseCidr } from '../../src/lib/ipv4.js';
+import type { AgentObserver } from '../../src/status/observer.js';
 import type { LeaseWatch, LeaseWatchHandlers } from '../../src/subnet/registry.js';
 import { fakeKernel, type FakeKernel } from './fake-kernel.js';
 import { memoryLogger } from './logger.js';
@@ -41,6 +42,8 @@ export interface AgentHarnessOptions {
   /** Other nodes' leases before start: [subnet, PublicIP]. */
   readonly peers?: readonly (readonly [string, string])[];
   readonly backend?: RecordingOptions;
+  /** Receives the agent's counters (default: none). */
+  readonly observer?: AgentObserver;
 }
 
 export interface AgentHarness {
@@ -82,7 +85,7 @@ export async function agentHarness(opts: AgentHarnessOptions = {}): Promise<Agen
     forwardRules: false,
   };
   const log = memoryLogger();
-  const agent = new Agent(Object.freeze(options), { logger: log.logger, registry, kernel: kernel.kernel, backends: { [RECORDING_TYPE]: backend.factory } });
+  const agent = new Agent(Object.freeze(options), { logger: log.logger, registry, kernel: kernel.kernel, backends: { [RECORDING_TYPE]: backend.factory }, ...(opts.observer && { observer: opts.observer }) });
   return {
     agent,
     registry,

@@ -8,6 +8,8 @@ import { exec } from '../../src/kernel/exec.js';
 export interface EtcdServer {
   readonly endpoint: string;
   readonly port: number;
+  /** etcd's own process (for SIGSTOP/SIGCONT: a frozen etcd). */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -71,6 +73,7 @@ export async function startEtcd(opts: { netns?: string; dataDir?: string; host?:
   return {
     endpoint: url,
     port,
+    pid: child.pid!,
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
@@ -99,4 +102,98 @@ async function waitHealthy(url: string, child: ChildProcess, stderr: () => strin
   }
   child.kill('SIGKILL');
   throw new Error(`etcd did not become healthy: ${stderr()}`);
+}
+
+/** One member of a test cluster: killed and restarted on the same data (and ports). */
+export interface EtcdMember {
+  readonly name: string;
+  readonly endpoint: string;
+  /** The running process's pid; null while stopped. */
+  pid(): number | null;
+  /** SIGKILL (a crashed member): no goodbye to the others. */
+  kill(): Promise<void>;
+  /** Starts it again on its data dir; resolves once it serves (/health needs a leader). */
+  restart(): Promise<void>;
+}
+
+export interface EtcdCluster {
+  readonly endpoints: readonly string[];
+  readonly members: readonly EtcdMember[];
+  /** The member that leads now, asked of the members that run. */
+  leader(): Promise<EtcdMember>;
+  /** Kills every member and removes the data. */
+  stop(): Promise<void>;
+}
+
+/** `size` etcd members on loopback ports in one cluster, each with its own temporary data dir. */
+export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'twill-etcd-cluster-'));
+  const ports: { client: number; peer: number }[] = [];
+  for (let i = 0; i < size; i++) ports.push({ client: await freePort(), peer: await freePort() });
+  const names = ports.map((_, i) => `m${i}`);
+  const initial = ports.map((p, i) => `${names[i]}=http://127.0.0.1:${p.peer}`).join(',');
+  const members = ports.map((p, i) => clusterMember(names[i]!, p, initial, join(dir, names[i]!)));
+  try {
+    // A member is healthy only once a leader is elected: start them all, then wait.
+    const started = members.map((m) => m.launch());
+    await Promise.all(started);
+  } catch (err) {
+    await Promise.all(members.map((m) => m.kill()));
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const endpoints = members.map((m) => m.endpoint);
+  return {
+    endpoints,
+    members,
+    leader: async () => {
+      for (const m of members.filter((x) => x.pid() !== null)) {
+        // `-w fields` prints the 64-bit IDs as text (JSON numbers would be rounded).
+        const res = await exec('etcdctl', ['--endpoints', m.endpoint, 'endpoint', 'status', '-w', 'fields'], { allowFailure: true });
+        const field = (name: string) => new RegExp(`^"${name}" : (\\d+)$`, 'm').exec(res.stdout)?.[1];
+        if (res.code === 0 && field('MemberID') !== undefined && field('MemberID') === field('Leader')) return m;
+      }
+      throw new Error('no member leads');
+    },
+    stop: async () => {
+      await Promise.all(members.map((m) => m.kill()));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function clusterMember(name: string, ports: { client: number; peer: number }, initialCluster: string, dataDir: string): EtcdMember & { launch(): Promise<void> } {
+  const endpoint = `http://127.0.0.1:${ports.client}`;
+  let child: ChildProcess | null = null;
+  const launch = async () => {
+    const proc = spawn(
+      'etcd',
+      [
+        `--name=${name}`,
+        `--data-dir=${dataDir}`,
+        `--listen-client-urls=${endpoint}`,
+        `--advertise-client-urls=${endpoint}`,
+        `--listen-peer-urls=http://127.0.0.1:${ports.peer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${ports.peer}`,
+        `--initial-cluster=${initialCluster}`,
+        '--initial-cluster-state=new', // ignored on a restart: the data dir knows the cluster
+        '--log-level=error',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child = proc;
+    let stderr = '';
+    proc.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+    await waitHealthy(endpoint, proc, () => stderr);
+  };
+  const kill = async () => {
+    const proc = child;
+    child = null;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGCONT'); // a member a test froze must not stay frozen
+    proc.kill('SIGKILL');
+    await exited;
+  };
+  return { name, endpoint, pid: () => child?.pid ?? null, kill, restart: launch, launch };
 }

@@ -34,6 +34,7 @@ export function fakeKernel(opts: { iface?: LinkInfo; order?: string[] } = {}): F
     },
     routes: {
       list: async (proto) => (record(`routes.list ${proto}`), []),
+      listMain: async () => (record('routes.listMain'), []),
       apply: async (changes): Promise<BatchResult> => (record(`routes.apply ${changes.length}`), routeBatches.push([...changes]), { failed: [] }),
       get: async () => lookup(),
       getMany: async (ips) => new Map(ips.map((ip) => [ip, lookup()])),

@@ -1,8 +1,9 @@
 import { TwillError } from '../../src/errors.js';
 import type { Ipv4Net } from '../../src/lib/ipv4.js';
-import { configKey, formatLeaseValue, leaseKey, parseLeaseKey, parseLeaseValue, subnetsPrefix } from '../../src/subnet/lease-format.js';
-import type { LeaseRegistry, LeaseSnapshot, LeaseWatch, LeaseWatchHandlers } from '../../src/subnet/registry.js';
-import type { Lease, LeaseAttrs, LeaseEvent } from '../../src/subnet/types.js';
+import { configKey, formatLeaseValue, leaseKey, subnetsPrefix } from '../../src/subnet/lease-format.js';
+import type { LeaseRegistry, LeaseSnapshot, LeaseWatch, LeaseWatchHandlers, UnreadableLease } from '../../src/subnet/registry.js';
+import type { Lease, LeaseAttrs } from '../../src/subnet/types.js';
+import { isUnreadable, readLease, watchBatch, type KvChange } from '../../src/subnet/watch-batch.js';
 import type { RegistryClock } from './manual-clock.js';
 
 export interface MemoryRegistryOptions {
@@ -34,6 +35,8 @@ interface Change {
 interface Watcher {
   readonly handlers: LeaseWatchHandlers;
   closed: boolean;
+  /** Responses not yet delivered: the changes of one revision each. */
+  readonly pending: KvChange[][];
 }
 
 /**
@@ -75,13 +78,13 @@ export class MemoryRegistry implements LeaseRegistry {
   async listLeases(): Promise<LeaseSnapshot> {
     this.ready();
     const leases: Lease[] = [];
-    const unreadable: string[] = [];
+    const unreadable: UnreadableLease[] = [];
     for (const key of [...this.kvs.keys()].sort()) {
-      const subnet = parseLeaseKey(this.prefix, key);
-      if (!subnet) continue;
-      const lease = this.toLease(key, this.kvs.get(key)!);
-      if (lease) leases.push(lease);
-      else unreadable.push(key);
+      if (!key.startsWith(subnetsPrefix(this.prefix))) continue;
+      const kv = this.kvs.get(key)!;
+      const read = readLease(this.prefix, { key, value: kv.value, lease: kv.lease, modRevision: String(kv.modRevision) });
+      if (isUnreadable(read)) unreadable.push(read);
+      else leases.push(read);
     }
     return { leases, revision: String(this.revision), unreadable };
   }
@@ -133,7 +136,7 @@ export class MemoryRegistry implements LeaseRegistry {
   }
 
   watchLeases(fromRevision: string, handlers: LeaseWatchHandlers): LeaseWatch {
-    const w: Watcher = { handlers, closed: false };
+    const w: Watcher = { handlers, closed: false, pending: [] };
     const from = BigInt(fromRevision);
     if (this.closed || from < this.compacted) {
       // What fromEtcd makes of etcd3's errors here: a closed client, a watch etcd cancelled.
@@ -164,6 +167,17 @@ export class MemoryRegistry implements LeaseRegistry {
   /** Writes a key as another client would (flannel, etcdctl): no etcd lease, so never expires. */
   putRaw(key: string, value: string): void {
     this.put(key, value, '0');
+  }
+
+  /** Writes many keys in one transaction: one revision, so one watch response. */
+  putRawMany(entries: readonly (readonly [string, string])[]): void {
+    const rev = ++this.revision;
+    for (const [key, value] of entries) this.write(key, value, '0', rev);
+  }
+
+  /** Deletes many keys in one transaction: one revision, so one watch response. */
+  deleteMany(keys: readonly string[]): void {
+    this.delete(keys);
   }
 
   /** Every key and its value, read straight from the store (also after close): for assertions. */
@@ -208,12 +222,16 @@ export class MemoryRegistry implements LeaseRegistry {
   private put(key: string, value: string, lease: string): bigint {
     if (lease !== '0' && !this.grants.has(lease)) throw new TwillError('TWILL_ERR_LEASE_LOST', 'etcdserver: requested lease not found');
     const rev = ++this.revision;
+    this.write(key, value, lease, rev);
+    return rev;
+  }
+
+  private write(key: string, value: string, lease: string, rev: bigint): void {
     this.detach(key);
     this.grants.get(lease)?.keys.add(key);
     const kv: Kv = { value, lease, modRevision: rev };
     this.kvs.set(key, kv);
     this.record({ revision: rev, key, kv });
-    return rev;
   }
 
   /** Deleting keys that do not exist writes nothing and does not bump the revision. */
@@ -238,25 +256,24 @@ export class MemoryRegistry implements LeaseRegistry {
     for (const w of this.watchers) this.deliver(w, change);
   }
 
-  /** Events reach a watch later, in order, as they would over the network. */
+  /**
+   * Events reach a watch later, in order, as they would over the network: the changes of one
+   * revision (a transaction, a revoked grant's keys) in one response, as etcd sends them.
+   */
   private deliver(w: Watcher, c: Change): void {
-    const event = this.toEvent(c);
-    if (event) setImmediate(() => !w.closed && w.handlers.onEvent(event, String(c.revision)));
+    if (!c.key.startsWith(subnetsPrefix(this.prefix))) return;
+    const change: KvChange = { type: c.kv ? 'put' : 'delete', key: c.key, value: c.kv?.value ?? '', lease: c.kv?.lease ?? '0', modRevision: String(c.revision) };
+    const open = w.pending.at(-1);
+    if (open && open[0]?.modRevision === change.modRevision) open.push(change);
+    else w.pending.push([change]);
+    if (w.pending.length === 1 && w.pending[0]!.length === 1) setImmediate(() => this.flush(w));
   }
 
-  private toEvent(c: Change): LeaseEvent | null {
-    if (!c.key.startsWith(subnetsPrefix(this.prefix))) return null;
-    const subnet = parseLeaseKey(this.prefix, c.key);
-    if (!subnet) return null;
-    if (!c.kv) return { type: 'removed', lease: { subnet, attrs: { publicIP: '', publicIPv6: null }, etcdLeaseId: '0', modRevision: String(c.revision) } };
-    const lease = this.toLease(c.key, c.kv);
-    return lease && { type: 'added', lease };
-  }
-
-  private toLease(key: string, kv: Kv): Lease | null {
-    const subnet = parseLeaseKey(this.prefix, key);
-    const attrs = subnet && parseLeaseValue(kv.value);
-    if (!subnet || !attrs) return null;
-    return { subnet, attrs, etcdLeaseId: kv.lease, modRevision: String(kv.modRevision) };
+  private flush(w: Watcher): void {
+    const responses = w.pending.splice(0);
+    for (const changes of responses) {
+      const batch = watchBatch(this.prefix, changes);
+      if (batch && !w.closed) w.handlers.onBatch(batch);
+    }
   }
 }

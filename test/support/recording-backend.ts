@@ -17,6 +17,8 @@ export interface RecordingOptions {
   readonly startGate?: Promise<void>;
   /** stop() takes this long, so that a caller that does not await it is caught. */
   readonly stopMs?: number;
+  /** Each applyPeerChanges takes this long (a slow kernel): backlogs build up behind it. */
+  readonly applyMs?: number;
 }
 
 export const RECORDING_TYPE = 'recording';
@@ -47,7 +49,10 @@ export function recordingBackend(opts: RecordingOptions = {}): { factory: Backen
           await opts.startGate;
           rec.state = 'started';
         },
-        applyPeerChanges: async (events) => void rec.batches.push(events.map(describe)),
+        applyPeerChanges: async (events) => {
+          rec.batches.push(events.map(describe));
+          if (opts.applyMs) await new Promise((r) => setTimeout(r, opts.applyMs));
+        },
         stop: async () => {
           note('backend.stop');
           await new Promise((r) => setTimeout(r, opts.stopMs ?? 0));

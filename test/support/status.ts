@@ -13,6 +13,7 @@ export function startingStatus(): AgentStatus {
     backend: null,
     etcd: { endpoints: ['http://198.18.0.2:2379'], connected: false, lastContact: null, watchRevision: null },
     peers: [],
+    rejectedLeases: { total: 0, leases: [] },
   };
 }
 
@@ -23,7 +24,7 @@ export function runningStatus(): AgentStatus {
     state: 'running',
     ready: true,
     waitingFor: [],
-    network: { network: '10.244.0.0/16', subnetLen: 24, subnetMin: '10.244.1.0', subnetMax: '10.244.255.0', backendType: 'host-gw' },
+    network: { network: '10.244.0.0/16', subnetLen: 24, subnetMin: '10.244.1.0', subnetMax: '10.244.255.0', backendType: 'host-gw', changedInEtcd: [] },
     lease: { subnet: '10.244.7.0/24', expiresAt: '2030-01-01T00:00:00.000Z', etcdLeaseId: '7587', acquiredAt: '2029-12-31T00:00:00.000Z' },
     backend: { type: 'host-gw', mtu: 1500, device: null, routes: 1 },
     etcd: { endpoints: ['http://198.18.0.2:2379'], connected: true, lastContact: '2029-12-31T00:00:01.000Z', watchRevision: '42' },

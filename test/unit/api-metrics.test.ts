@@ -12,7 +12,9 @@ const REQUIRED = [
   'twill_lease_expiry_timestamp_seconds',
   'twill_lease_events_total',
   'twill_etcd_up',
+  'twill_config_stale',
   'twill_etcd_watch_events_total',
+  'twill_lease_rejected_total',
   'twill_reconcile_duration_seconds',
   'twill_route_changes_total',
   'twill_tunnel_packets_total',
@@ -20,6 +22,8 @@ const REQUIRED = [
   'twill_tunnel_drops_total',
   'twill_tunnel_gro_super_packets_total',
   'twill_tunnel_gro_segments_total',
+  'twill_tunnel_icmp_errors_total',
+  'twill_tunnel_device_recreated_total',
   'twill_build_info',
 ];
 
@@ -65,6 +69,9 @@ describe('metrics', () => {
     expect(text).toMatch(new RegExp(`^twill_lease_expiry_timestamp_seconds\\{subnet="10\\.244\\.7\\.0/24"\\} ${Date.parse('2030-01-01T00:00:00Z') / 1000}$`, 'm'));
     expect(text).toMatch(/^twill_etcd_up 1$/m);
     expect(text).toMatch(/^twill_ready 1$/m);
+    expect(text).toMatch(/^twill_config_stale 0$/m);
+    status = { ...runningStatus(), network: { ...runningStatus().network!, changedInEtcd: ['SubnetLen'] } };
+    expect(await m.registry.metrics()).toMatch(/^twill_config_stale 1$/m);
     status = { ...runningStatus(), lease: { ...runningStatus().lease!, expiresAt: null, etcdLeaseId: '0' } };
     expect(await m.registry.metrics()).toMatch(/^twill_lease_expiry_timestamp_seconds\{subnet="10\.244\.7\.0\/24"\} \+Inf$/m);
   });
@@ -100,6 +107,15 @@ describe('metrics', () => {
     expect(text).toMatch(/^twill_route_changes_total\{op="delete",result="error"\} 1$/m);
     expect(text).toMatch(/^twill_reconcile_duration_seconds_count 1$/m);
     expect(text).toMatch(/^twill_reconcile_duration_seconds_bucket\{le="0\.005"\} 1$/m);
+  });
+
+  it('counts rejected leases by reason, every reason shown from the start', async () => {
+    const m = createMetrics({ status: runningStatus, version: 't', backends, defaultMetrics: false });
+    const before = await m.registry.metrics();
+    for (const reason of ['bad-key', 'bad-value', 'outside-network', 'overlaps-own', 'overlaps-peer']) expect(before).toMatch(new RegExp(`^twill_lease_rejected_total\\{reason="${reason}"\\} 0$`, 'm'));
+    m.observer.leaseRejected('overlaps-own');
+    m.observer.leaseRejected('overlaps-own');
+    expect(await m.registry.metrics()).toMatch(/^twill_lease_rejected_total\{reason="overlaps-own"\} 2$/m);
   });
 
   it('reads the status once per scrape', async () => {

@@ -12,7 +12,7 @@ const parts = { state: 'running', iface: { name: 'eth0', address: '198.18.0.11',
 describe('telemetry (readiness, lease, etcd)', () => {
   it('is ready only with lease, programmed backend and subnet file; a lost lease takes readiness away', () => {
     const events: string[] = [];
-    const observer = { leaseEvent: (e: string) => events.push(e), watchEvent: (t: string) => events.push(t), reconcileDuration: () => undefined, routeChange: () => undefined };
+    const observer = { leaseEvent: (e: string) => events.push(e), watchEvent: (t: string) => events.push(t), leaseRejected: () => undefined, reconcileDuration: () => undefined, routeChange: () => undefined };
     let t = new Date('2030-01-01T00:00:00Z');
     const tel = new Telemetry({ nodeName: 'n1', etcdEndpoints: ['http://e:2379'], version: 'v', observer, now: () => t });
     expect(tel.status(parts)).toMatchObject({ ready: false, waitingFor: ['lease', 'backend', 'subnet-file'], lease: null });
@@ -67,8 +67,16 @@ describe('twill status rendering', () => {
     expect(text).toContain('state    running, ready');
     expect(text).toContain('lease    10.244.7.0/24, etcd lease 7587, expires 2030-01-01T00:00:00.000Z (in 1h0m)');
     expect(text).toContain('etcd     http://198.18.0.2:2379: connected');
+    expect(text).toContain('rejected no lease keys');
     expect(text).toMatch(/^SUBNET\s+PUBLIC IP\s+BACKEND\s+STATE\s+SINCE\s+REASON$/m);
     expect(text).toMatch(/^10\.244\.9\.0\/24\s+198\.18\.0\.12\s+host-gw\s+programmed\s+2029/m);
+  });
+
+  it('counts rejected lease keys and names the first few', () => {
+    const lease = (subnet: string | null, reason: 'bad-key' | 'outside-network' | 'overlaps-own') => ({ key: `/k/${subnet ?? 'junk'}`, subnet, publicIP: null, reason, detail: 'd', since: 'x' });
+    const leases = [lease('10.99.0.0/24', 'outside-network'), lease('10.244.7.128/25', 'overlaps-own'), lease(null, 'bad-key'), lease('10.244.6.0/23', 'overlaps-own')];
+    const text = renderAgentStatus({ ...runningStatus(), rejectedLeases: { total: 5, leases } });
+    expect(text).toContain('rejected 5 lease key(s), not programmed: 10.99.0.0/24 outside-network, 10.244.7.128/25 overlaps-own, /k/junk bad-key (+2 more, see --json)');
   });
 
   it('says what a starting agent waits for, and shows udp traffic per peer', () => {

@@ -13,7 +13,7 @@ function fakeWatch() {
   const connections: [boolean, TwillError | undefined][] = [];
   let ended = false;
   const handlers: LeaseWatchHandlers = {
-    onEvent: () => undefined,
+    onBatch: () => undefined,
     onReset: (err) => resets.push(err),
     onConnection: (connected, err) => connections.push([connected, err]),
   };

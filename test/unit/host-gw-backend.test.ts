@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Backend } from '../../src/backend/backend.js';
-import { createHostGwBackend, DEFAULT_RESYNC_MS } from '../../src/backend/host-gw/index.js';
+import { createHostGwBackend, DEFAULT_L2_MAX_AGE_MS, DEFAULT_RESYNC_MS } from '../../src/backend/host-gw/index.js';
 import { TwillError } from '../../src/errors.js';
 import type { BatchFailure, Kernel, KernelRoute, RouteChange, RouteLookup, RouteOps } from '../../src/kernel/index.js';
 import { createLogger } from '../../src/log.js';
@@ -27,7 +27,26 @@ class FakeRoutes implements RouteOps {
     return [...this.table.values()].filter((r) => r.proto === proto).map(({ dst, gateway, dev }) => ({ dst, gateway, dev }));
   }
 
+  /** Table main: our routes with their proto, and the node's own (`others`), as one listing. */
+  readonly others: KernelRoute[] = [{ dst: '198.18.0.0/24', dev: 'eth0', proto: 2 }];
+
+  async listMain(): Promise<KernelRoute[]> {
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    this.active--;
+    this.lists++;
+    if (this.listFails) throw new TwillError('TWILL_ERR_KERNEL_COMMAND', 'ip exited 1');
+    return [...this.others, ...[...this.table.values()].map(({ dst, gateway, dev, proto }) => ({ dst, gateway, dev, proto }))];
+  }
+
+  lists = 0;
+  lookupCalls = 0;
+
+  applyFails = false;
+
   apply(changes: readonly RouteChange[]): Promise<{ failed: BatchFailure[] }> {
+    if (this.applyFails) return Promise.reject(new TwillError('TWILL_ERR_KERNEL_COMMAND', 'ip exited 1'));
     this.applied.push([...changes]);
     const failed: BatchFailure[] = [];
     for (const c of changes) {
@@ -43,6 +62,7 @@ class FakeRoutes implements RouteOps {
   }
 
   async getMany(ips: readonly string[]): Promise<Map<string, RouteLookup | null>> {
+    this.lookupCalls += ips.length;
     return new Map(await Promise.all(ips.map(async (ip) => [ip, await this.get(ip)] as const)));
   }
 }
@@ -153,6 +173,9 @@ describe('host-gw backend', () => {
     vi.useFakeTimers();
     const t = setup({ resyncMs: 500 });
     backend = t.backend;
+    // The node reaches C's network through a gateway: a route of the node's own says so.
+    const viaGateway = { dst: '198.19.5.0/24', gateway: '198.18.0.1', dev: 'eth0', proto: 4 };
+    t.routes.others.push(viaGateway);
     t.routes.lookups.set('198.19.5.20', { dev: 'eth0', gateway: '198.18.0.1' });
     await t.backend.start();
     await t.backend.applyPeerChanges([added(B), added(C)]);
@@ -161,6 +184,8 @@ describe('host-gw backend', () => {
     expect(t.messages('peer unreachable on L2')).toMatchObject([{ subnet: '10.244.3.0/24', level: 40 }]);
     expect(t.backend.status().peers.find((p) => p.subnet === '10.244.3.0/24')).toMatchObject({ state: 'unreachable-on-l2', reason: expect.stringContaining('198.18.0.1') as unknown });
 
+    // That route goes (the peer moved onto our segment): the next listing sees the node's routes changed.
+    t.routes.others.splice(t.routes.others.indexOf(viaGateway), 1);
     t.routes.lookups.delete('198.19.5.20');
     await vi.advanceTimersByTimeAsync(500);
     expect(t.table()['10.244.3.0/24']).toBe('198.19.5.20 116');
@@ -195,15 +220,20 @@ describe('host-gw backend', () => {
     const t = setup();
     backend = t.backend;
     await t.backend.start();
-    await t.backend.applyPeerChanges([added(B)]);
+    await t.backend.applyPeerChanges([added(B), added(C)]);
     t.routes.listFails = true;
-    await expect(t.backend.applyPeerChanges([removed(B)])).resolves.toBeUndefined();
-    await vi.advanceTimersByTimeAsync(DEFAULT_RESYNC_MS);
-    expect(t.messages('reconcile failed; retrying on the next tick')).toHaveLength(2);
-    expect(t.table()).toEqual({ '10.244.2.0/24': '198.18.0.12 116' });
+    t.routes.applyFails = true;
+    await expect(t.backend.applyPeerChanges([removed(C)])).resolves.toBeUndefined();
+    await vi.advanceTimersByTimeAsync(3 * DEFAULT_RESYNC_MS);
+    // Logged once for the outage (by code), however many passes fail.
+    expect(t.messages('reconcile failed; retrying on the next tick')).toHaveLength(1);
+    expect(t.table()).toEqual({ '10.244.2.0/24': '198.18.0.12 116', '10.244.3.0/24': '198.19.5.20 116' });
     t.routes.listFails = false;
-    await t.backend.applyPeerChanges([added(B)]);
-    expect(t.backend.status().peers[0]?.state).toBe('programmed');
+    t.routes.applyFails = false;
+    await vi.advanceTimersByTimeAsync(DEFAULT_RESYNC_MS);
+    expect(t.table()).toEqual({ '10.244.2.0/24': '198.18.0.12 116' });
+    expect(t.messages('reconcile works again')).toHaveLength(1);
+    expect(t.backend.status().peers.map((p) => [p.subnet, p.state])).toEqual([['10.244.2.0/24', 'programmed']]);
   });
 
   it('never runs two reconciles at once and coalesces requests', async () => {
@@ -232,5 +262,39 @@ describe('host-gw backend', () => {
     t.routes.table.clear();
     await vi.advanceTimersByTimeAsync(5 * DEFAULT_RESYNC_MS);
     expect(t.table()).toEqual({});
+  });
+
+  it('plans a batch incrementally: one pass for 1,000 peers, and a later change examines only itself', async () => {
+    vi.useFakeTimers();
+    const t = setup();
+    backend = t.backend;
+    await t.backend.start();
+    const many = Array.from({ length: 1000 }, (_, i) => lease(`10.${100 + (i >> 8)}.${i & 255}.0/24`, `198.18.${2 + (i >> 8)}.${i & 255}`));
+    await t.backend.applyPeerChanges(many.map(added));
+    expect(t.routes.applied.map((b) => b.length)).toEqual([1000]); // one ip -batch
+    expect([t.routes.lists, t.routes.lookupCalls]).toEqual([1, 1000]);
+    await t.backend.applyPeerChanges([removed(many[0]!), added(lease('10.244.9.0/24', '198.18.2.1'))]);
+    // No listing, and no lookup for a PublicIP already judged.
+    expect([t.routes.lists, t.routes.lookupCalls]).toEqual([1, 1000]);
+    expect(t.routes.applied.at(-1)!.map((c) => `${c.op} ${c.dst}`)).toEqual(['delete 10.100.0.0/24', 'replace 10.244.9.0/24']);
+    // The periodic pass: one listing, no lookups while the node's own routes stay as they are.
+    await vi.advanceTimersByTimeAsync(DEFAULT_RESYNC_MS);
+    expect([t.routes.lists, t.routes.lookupCalls]).toEqual([2, 1000]);
+    expect(t.routes.applied).toHaveLength(2);
+    expect(t.backend.status().routes).toBe(1000);
+  });
+
+  it('looks every PublicIP up again when the node\'s own routes change, or when the verdicts are old', async () => {
+    vi.useFakeTimers();
+    const t = setup();
+    backend = t.backend;
+    await t.backend.start();
+    await t.backend.applyPeerChanges([added(B), added(C)]);
+    expect(t.routes.lookupCalls).toBe(2);
+    t.routes.others.push({ dst: '198.19.0.0/16', gateway: '198.18.0.1', dev: 'eth0', proto: 4 });
+    await vi.advanceTimersByTimeAsync(DEFAULT_RESYNC_MS);
+    expect(t.routes.lookupCalls).toBe(4);
+    await vi.advanceTimersByTimeAsync(DEFAULT_L2_MAX_AGE_MS);
+    expect(t.routes.lookupCalls).toBe(6);
   });
 });

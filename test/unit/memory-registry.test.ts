@@ -10,6 +10,7 @@ registryContract('in memory', async () => {
     registry,
     prefix,
     putRaw: async (key, value) => registry.putRaw(key, value),
+    putRawMany: async (entries) => registry.putRawMany(entries),
     compact: async (revision) => registry.compact(revision),
     advance: async (seconds) => clock.advance(seconds),
     close: async () => registry.close(),

@@ -1,18 +1,24 @@
 import { TWILL_ROUTE_PROTO, type BatchFailure, type KernelRoute, type RouteChange } from '../../kernel/index.js';
 import type { Logger } from '../../log.js';
+import { errorCode } from '../../errors.js';
 import { formatCidr } from '../../lib/ipv4.js';
+import { ReconcileLoop } from '../../lib/reconcile-loop.js';
 import type { Lease, LeaseEvent } from '../../subnet/types.js';
 import type { PeerState, BackendStatus } from '../../status/types.js';
 import type { Backend, BackendContext } from '../backend.js';
+import { L2Cache } from './l2-cache.js';
 import { PeerStatusTable } from './peer-status.js';
-import { HOST_GW_TYPE, hostGwPeers, l2Verdict, planRoutes, validPublicIP, type Peer, type Self } from './route-plan.js';
-import { ReconcileLoop } from '../../lib/reconcile-loop.js';
+import { asPeer, HOST_GW_TYPE, planRoutes, planSubnets, validPublicIP, type DesiredRoute, type Peer, type Self } from './route-plan.js';
+import { logRouteChanges } from './route-log.js';
 
 /** How often the kernel is re-read and repaired, so that a route deleted by hand comes back. */
 export const DEFAULT_RESYNC_MS = 5_000; // half the 10 s promise, so a route deleted by hand is back well within it
+/** How long an L2 verdict is trusted when the node's own routes do not change. */
+export const DEFAULT_L2_MAX_AGE_MS = 60_000;
 
 export interface HostGwOptions {
   readonly resyncMs?: number;
+  readonly l2MaxAgeMs?: number;
   /** Clock for `since` in status() (tests). */
   readonly now?: () => Date;
 }
@@ -23,8 +29,10 @@ export function createHostGwBackend(ctx: BackendContext, opts: HostGwOptions = {
 
 /**
  * Keeps one route per host-gw peer: `<subnet> via <PublicIP> dev <iface> proto 116`.
- * Nothing is reconciled before the first applyPeerChanges (the agent's initial snapshot):
- * reconciling an empty peer set after a restart would flush every route.
+ * A peer batch is planned incrementally: only its subnets are examined, against the routes we
+ * know we have, with cached L2 verdicts. Every `resyncMs` a full pass lists table main once and
+ * repairs any drift. Nothing is reconciled before the first applyPeerChanges (the agent's
+ * initial snapshot): reconciling an empty peer set after a restart would flush every route.
  */
 class HostGwBackend implements Backend {
   private readonly log: Logger;
@@ -32,9 +40,15 @@ class HostGwBackend implements Backend {
   private readonly leases = new Map<string, Lease>();
   private readonly peers: PeerStatusTable;
   private readonly loop: ReconcileLoop;
+  private readonly l2: L2Cache;
+  /** Subnets changed since the last pass. */
+  private readonly dirty = new Set<string>();
+  /** Our routes as the kernel has them, after the last listing and the changes since; null = unknown. */
+  private model: Map<string, KernelRoute> | null = null;
+  private fullDue = true;
   /** Stale routes whose delete failed, with the reason last logged (so it is logged once). */
   private readonly failingDeletes = new Map<string, string>();
-  private readonly resyncMs: number;
+  private lastFailure: string | null = null;
   private synced = false;
   private stopped = false;
 
@@ -45,14 +59,14 @@ class HostGwBackend implements Backend {
     this.log = ctx.logger.child({ component: 'host-gw' });
     this.self = { subnet: formatCidr(ctx.ownLease.subnet), publicIP: ctx.ownLease.attrs.publicIP };
     this.peers = new PeerStatusTable(opts.now ?? (() => new Date()));
-    this.resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
-    this.loop = new ReconcileLoop(() => this.reconcile(), this.resyncMs);
+    this.l2 = new L2Cache(ctx.iface.name, opts.l2MaxAgeMs ?? DEFAULT_L2_MAX_AGE_MS);
+    const resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
+    this.loop = new ReconcileLoop(() => this.pass(), resyncMs, () => (this.fullDue = true));
+    this.log.info({ iface: ctx.iface.name, resyncMs }, 'host-gw backend created');
   }
 
   async start(): Promise<void> {
-    if (this.loop.started || this.stopped) return;
-    this.loop.start();
-    this.log.info({ iface: this.ctx.iface.name, resyncMs: this.resyncMs }, 'host-gw backend started');
+    if (!this.loop.started && !this.stopped) this.loop.start();
   }
 
   async applyPeerChanges(events: readonly LeaseEvent[]): Promise<void> {
@@ -61,9 +75,9 @@ class HostGwBackend implements Backend {
       const key = formatCidr(ev.lease.subnet);
       if (ev.type === 'added') this.leases.set(key, ev.lease);
       else this.leases.delete(key);
-    }
-    for (const peer of hostGwPeers(this.leases.values(), this.self)) {
-      if (this.peers.get(peer.subnet)?.publicIP !== peer.publicIP) this.peers.set(peer, 'pending');
+      this.dirty.add(key);
+      const peer = ev.type === 'added' ? asPeer(ev.lease, this.self) : null;
+      if (peer && this.peers.get(peer.subnet)?.publicIP !== peer.publicIP) this.peers.set(peer, 'pending');
     }
     this.synced = true;
     await this.loop.run();
@@ -79,72 +93,115 @@ class HostGwBackend implements Backend {
     return { type: HOST_GW_TYPE, mtu: iface.mtu, device: null, routes: this.peers.count('programmed'), peers: this.peers.list() };
   }
 
-  /** Never throws: a failure is logged, nothing is deleted because of it, and the next tick retries. */
-  private async reconcile(): Promise<void> {
+  /** Never throws: a failure is logged once per kind, nothing is deleted because of it, and a full pass follows. */
+  private async pass(): Promise<void> {
     if (!this.synced || this.stopped) return;
     const t0 = performance.now();
     try {
-      await this.reconcileOnce();
+      if (this.fullDue || this.model === null) await this.fullPass();
+      else await this.incrementalPass();
+      if (this.lastFailure !== null) this.log.info('reconcile works again');
+      this.lastFailure = null;
     } catch (err) {
-      this.log.warn({ err }, 'reconcile failed; retrying on the next tick');
+      this.fullDue = true;
+      const code = errorCode(err);
+      if (code !== this.lastFailure) this.log.warn({ err, code }, 'reconcile failed; retrying on the next tick');
+      this.lastFailure = code;
     }
     this.ctx.observer?.reconcileDuration((performance.now() - t0) / 1000);
   }
 
-  private async reconcileOnce(): Promise<void> {
-    const { kernel, iface } = this.ctx;
-    const peers = hostGwPeers(this.leases.values(), this.self);
-    this.peers.retain(new Set(peers.map((p) => p.subnet)));
-    const onLink = await this.checkL2(peers);
-    const desired = onLink.map((p) => ({ dst: p.subnet, gateway: p.publicIP, dev: iface.name }));
-    const actual = await kernel.routes.list(TWILL_ROUTE_PROTO);
-    const changes = planRoutes(desired, actual, TWILL_ROUTE_PROTO);
-    const { failed } = changes.length === 0 ? { failed: [] } : await kernel.routes.apply(changes);
-    this.record(onLink, actual, changes, failed);
+  /** One listing of table main: our routes (drift), and everyone else's (have L2 verdicts gone stale?). */
+  private async fullPass(): Promise<void> {
+    this.fullDue = false;
+    this.dirty.clear();
+    const main = await this.ctx.kernel.routes.listMain();
+    const have = new Map<string, KernelRoute>();
+    for (const r of main) if (r.proto === TWILL_ROUTE_PROTO && !have.has(r.dst)) have.set(r.dst, r);
+    const peers = new Map<string, Peer>();
+    for (const lease of this.leases.values()) {
+      const peer = asPeer(lease, this.self);
+      if (peer) peers.set(peer.subnet, peer);
+    }
+    this.peers.retain(new Set(peers.keys()));
+    await this.judge(peers.values(), this.l2.stale(main, TWILL_ROUTE_PROTO));
+    this.l2.retain(new Set([...peers.values()].map((p) => p.publicIP)));
+    const want = this.desired(peers.values());
+    this.model = have;
+    await this.apply(planRoutes([...want.values()], [...have.values()], TWILL_ROUTE_PROTO), want);
   }
 
-  /** Returns the peers whose PublicIP is on our L2 segment; the others are marked, not routed. */
-  private async checkL2(peers: readonly Peer[]): Promise<Peer[]> {
-    const valid = peers.filter(validPublicIP);
-    for (const p of peers) if (!validPublicIP(p)) this.transition(p, 'error', `invalid PublicIP "${p.publicIP}"`);
-    if (valid.length === 0) return [];
-    const lookups = await this.ctx.kernel.routes.getMany(valid.map((p) => p.publicIP));
-    return valid.filter((p) => {
-      const verdict = l2Verdict(lookups.get(p.publicIP), this.ctx.iface.name);
+  /** Only the subnets that changed, against the routes we know we have. */
+  private async incrementalPass(): Promise<void> {
+    const dsts = [...this.dirty];
+    this.dirty.clear();
+    const peers: Peer[] = [];
+    for (const dst of dsts) {
+      const lease = this.leases.get(dst);
+      const peer = lease && asPeer(lease, this.self);
+      if (peer) peers.push(peer);
+      else this.peers.delete(dst);
+    }
+    await this.judge(peers, false);
+    const want = this.desired(peers);
+    await this.apply(planSubnets(dsts, want, this.model!, TWILL_ROUTE_PROTO), want);
+  }
+
+  /** L2 verdicts for these peers: all looked up again when `all`, else only the ones not cached (one process). */
+  private async judge(peers: Iterable<Peer>, all: boolean): Promise<void> {
+    const ips: string[] = [];
+    for (const p of peers) {
+      if (validPublicIP(p)) ips.push(p.publicIP);
+      else this.transition(p, 'error', `invalid PublicIP "${p.publicIP}"`);
+    }
+    const lookup = all ? [...new Set(ips)] : this.l2.missing(ips);
+    if (lookup.length === 0 && !all) return;
+    this.l2.store(await this.ctx.kernel.routes.getMany(lookup), all);
+  }
+
+  /** The routes on-link peers get; the others are marked, not routed. */
+  private desired(peers: Iterable<Peer>): Map<string, DesiredRoute> {
+    const want = new Map<string, DesiredRoute>();
+    for (const p of peers) {
+      const verdict = validPublicIP(p) ? this.l2.get(p.publicIP) : undefined;
+      if (!verdict) continue;
       if (!verdict.onLink) this.transition(p, 'unreachable-on-l2', verdict.reason);
-      return verdict.onLink;
-    });
+      else want.set(p.subnet, { dst: p.subnet, gateway: p.publicIP, dev: this.ctx.iface.name });
+    }
+    return want;
   }
 
-  private record(onLink: readonly Peer[], actual: readonly KernelRoute[], changes: readonly RouteChange[], failed: readonly BatchFailure[]): void {
+  private async apply(changes: readonly RouteChange[], want: ReadonlyMap<string, DesiredRoute>): Promise<void> {
+    const model = this.model!;
+    const before = new Map([...changes].map((c) => [c.dst, model.get(c.dst)]));
+    const { failed } = changes.length === 0 ? { failed: [] } : await this.ctx.kernel.routes.apply(changes);
     const failedByDst = new Map(failed.map((f) => [f.change.dst, f]));
-    const before = new Map(actual.map((r) => [r.dst, r]));
-    for (const change of changes) {
-      const failure = failedByDst.get(change.dst);
-      const op = change.op === 'delete' ? 'delete' : before.has(change.dst) ? 'replace' : 'add';
+    for (const c of changes) {
+      if (failedByDst.has(c.dst)) continue;
+      if (c.op === 'delete') model.delete(c.dst);
+      else model.set(c.dst, { dst: c.dst, gateway: c.gateway, dev: c.dev, proto: c.proto });
+    }
+    this.record(changes, before, failedByDst, want);
+  }
+
+  private record(changes: readonly RouteChange[], before: ReadonlyMap<string, KernelRoute | undefined>, failedByDst: ReadonlyMap<string, BatchFailure>, want: ReadonlyMap<string, DesiredRoute>): void {
+    for (const c of changes) {
+      const failure = failedByDst.get(c.dst);
+      const op = c.op === 'delete' ? 'delete' : before.get(c.dst) ? 'replace' : 'add';
       this.ctx.observer?.routeChange(op, failure ? 'error' : 'ok');
-      if (change.op === 'delete') this.recordDelete(change.dst, before.get(change.dst), failure);
-      else if (!failure) this.logReplace(change, before.get(change.dst));
+      if (c.op === 'delete' && failure) this.deleteFailed(c.dst, failure);
+      else if (c.op === 'delete') this.failingDeletes.delete(c.dst);
     }
-    for (const dst of this.failingDeletes.keys()) if (!failedByDst.has(dst)) this.failingDeletes.delete(dst);
-    for (const p of onLink) {
-      const failure = failedByDst.get(p.subnet);
-      if (failure) this.transition(p, 'error', `${failure.line || 'route'}: ${failure.reason}`);
-      else this.transition(p, 'programmed');
+    logRouteChanges(this.log, changes, before, failedByDst);
+    for (const [dst, d] of want) {
+      const failure = failedByDst.get(dst);
+      const peer = { subnet: dst, publicIP: d.gateway };
+      if (failure) this.transition(peer, 'error', `${failure.line || 'route'}: ${failure.reason}`);
+      else this.transition(peer, 'programmed');
     }
   }
 
-  private logReplace(change: RouteChange & { op: 'replace' }, old: KernelRoute | undefined): void {
-    const fields = { subnet: change.dst, via: change.gateway, dev: change.dev };
-    if (old) this.log.info({ ...fields, previousVia: old.gateway ?? null }, 'route replaced');
-    else this.log.info(fields, 'route added');
-  }
-
-  private recordDelete(dst: string, old: KernelRoute | undefined, failure: BatchFailure | undefined): void {
-    if (!failure) {
-      this.log.info({ subnet: dst, via: old?.gateway ?? null }, 'route removed');
-      return;
-    }
+  private deleteFailed(dst: string, failure: BatchFailure): void {
     if (this.failingDeletes.get(dst) === failure.reason) return;
     this.failingDeletes.set(dst, failure.reason);
     this.log.warn({ subnet: dst, line: failure.line, reason: failure.reason }, 'stale route not removed');

@@ -4,7 +4,7 @@ import { parseBackendOptions } from '../options.js';
 import { createHostGwBackend } from './backend.js';
 import { HOST_GW_TYPE } from './route-plan.js';
 
-export { createHostGwBackend, DEFAULT_RESYNC_MS, type HostGwOptions } from './backend.js';
+export { createHostGwBackend, DEFAULT_L2_MAX_AGE_MS, DEFAULT_RESYNC_MS, type HostGwOptions } from './backend.js';
 
 /** host-gw reads no Backend.* field but Type. */
 const SCHEMA = z.object({});

@@ -31,6 +31,10 @@ export class PeerStatusTable {
     return this.peers.get(subnet);
   }
 
+  delete(subnet: string): void {
+    this.peers.delete(subnet);
+  }
+
   /** Forgets peers that are no longer in the lease set. */
   retain(subnets: ReadonlySet<string>): void {
     for (const subnet of this.peers.keys()) if (!subnets.has(subnet)) this.peers.delete(subnet);

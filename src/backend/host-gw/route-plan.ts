@@ -27,14 +27,20 @@ export interface DesiredRoute {
   readonly dev: string;
 }
 
-/** The leases this backend routes: BackendType host-gw, neither our subnet nor our PublicIP. */
+/** A lease this backend routes (BackendType host-gw, neither our subnet nor our PublicIP) as a peer; else null. */
+export function asPeer(lease: Lease, self: Self): Peer | null {
+  if (lease.attrs.backendType !== HOST_GW_TYPE) return null;
+  const subnet = formatCidr(lease.subnet);
+  if (subnet === self.subnet || lease.attrs.publicIP === self.publicIP) return null;
+  return { subnet, publicIP: lease.attrs.publicIP };
+}
+
+/** The leases this backend routes, sorted by subnet. */
 export function hostGwPeers(leases: Iterable<Lease>, self: Self): Peer[] {
   const peers: Peer[] = [];
   for (const lease of leases) {
-    if (lease.attrs.backendType !== HOST_GW_TYPE) continue;
-    const subnet = formatCidr(lease.subnet);
-    if (subnet === self.subnet || lease.attrs.publicIP === self.publicIP) continue;
-    peers.push({ subnet, publicIP: lease.attrs.publicIP });
+    const peer = asPeer(lease, self);
+    if (peer) peers.push(peer);
   }
   return peers.sort((a, b) => a.subnet.localeCompare(b.subnet));
 }
@@ -58,17 +64,23 @@ export function l2Verdict(lookup: RouteLookup | null | undefined, dev: string): 
  * with our proto (the kernel is asked for nothing else), so other routes are never planned.
  */
 export function planRoutes(desired: readonly DesiredRoute[], actual: readonly KernelRoute[], proto: number): RouteChange[] {
+  const want = new Map(desired.map((d) => [d.dst, d]));
   const have = new Map<string, KernelRoute>();
   for (const route of actual) if (!have.has(route.dst)) have.set(route.dst, route);
-  const wanted = new Set(desired.map((d) => d.dst));
+  return [...planSubnets(want.keys(), want, have, proto), ...planSubnets([...have.keys()].filter((dst) => !want.has(dst)), want, have, proto)];
+}
+
+/**
+ * The changes for these destinations only (an incremental pass plans just the peers that
+ * changed): each gets its desired route, or loses ours. `have` holds only routes with our proto.
+ */
+export function planSubnets(dsts: Iterable<string>, want: ReadonlyMap<string, DesiredRoute>, have: ReadonlyMap<string, KernelRoute>, proto: number): RouteChange[] {
   const changes: RouteChange[] = [];
-  for (const d of desired) {
-    const cur = have.get(d.dst);
-    if (cur?.gateway === d.gateway && cur.dev === d.dev) continue;
-    changes.push({ op: 'replace', dst: d.dst, gateway: d.gateway, dev: d.dev, proto });
-  }
-  for (const route of actual) {
-    if (!wanted.has(route.dst)) changes.push({ op: 'delete', dst: route.dst, proto });
+  for (const dst of dsts) {
+    const d = want.get(dst);
+    const cur = have.get(dst);
+    if (d && (cur?.gateway !== d.gateway || cur.dev !== d.dev)) changes.push({ op: 'replace', dst, gateway: d.gateway, dev: d.dev, proto });
+    else if (!d && cur) changes.push({ op: 'delete', dst, proto });
   }
   return changes;
 }

@@ -2,6 +2,7 @@ import { isTwillError, TwillError } from '../../errors.js';
 import { configureTun, type TunConfigOptions } from '../../kernel/tun-config.js';
 import type { TunDevice, TunOffload } from '../../kernel/tun-types.js';
 import type { Logger } from '../../log.js';
+import { Backoff } from '../../lib/backoff.js';
 import { formatCidr, formatIp } from '../../lib/ipv4.js';
 import type { Lease, LeaseEvent } from '../../subnet/types.js';
 import type { BackendStatus } from '../../status/types.js';
@@ -23,9 +24,18 @@ export interface UdpBackendOptions {
   readonly tunConfig?: Pick<TunConfigOptions, 'exec' | 'writeProc'>;
   /** The socket's bind address (default 0.0.0.0). */
   readonly bindAddress?: string;
-  /** Clock for `since` in status() (tests). */
+  /** Clock for `since` in status() and the outage's length (tests). */
   readonly now?: () => Date;
+  /** Waits between attempts to recreate a failed device (tests shorten them). */
+  readonly recovery?: { readonly initialMs: number; readonly maxMs: number };
 }
+
+/**
+ * A failed device is recreated after 250 ms, then 0.5, 1, 2, 2, ... s (±25%): with the cause
+ * gone, the tunnel is back within about 2.5 s. The addon reports a deleted device as a read
+ * error (EBADFD) within about 50 ms, traffic or not, so no periodic check is needed.
+ */
+const RECOVERY = { initialMs: 250, maxMs: 2000 } as const;
 
 export type UdpBackendContext = BackendContext<UdpOptions, UdpFlags>;
 
@@ -45,7 +55,17 @@ class UdpBackend implements Backend {
   private readonly mtu: number;
   private dataPath: UdpDataPath | null = null;
   private device: string | null = null;
-  private failure: string | undefined;
+  /** Set while the data path has no working device (BackendStatus.problem). */
+  private problem: string | undefined;
+  /** What failed, for the problem's text while recreating the device fails. */
+  private outage = '';
+  /** Bumped at each open: a failure reported by an older device is ignored. */
+  private generation = 0;
+  private recovery: Promise<void> | null = null;
+  /** A failure of the device being recreated, reported before it was attached. */
+  private lateFailure: Error | null = null;
+  private readonly backoff: Backoff;
+  private deviceRecreated = 0;
   /** Error codes already logged: a failing send is counted per packet but logged once. */
   private readonly logged = new Set<string>();
   private stopped = false;
@@ -59,10 +79,13 @@ class UdpBackend implements Backend {
     this.mtu = ctx.iface.mtu - UDP_OVERHEAD;
     this.forwarder = new Forwarder({ ownSubnet: ctx.ownLease.subnet, tunAddress: tunAddress(ctx.ownLease.subnet), mtu: this.mtu });
     this.book = new PeerBook(opts.now ?? (() => new Date()));
+    const recovery = opts.recovery ?? RECOVERY;
+    this.backoff = new Backoff(recovery.initialMs, recovery.maxMs);
   }
 
   async start(): Promise<void> {
     if (this.dataPath || this.stopped) return;
+    this.lateFailure = null;
     const tun = this.openDevice();
     let transport: UdpTransport;
     try {
@@ -75,6 +98,11 @@ class UdpBackend implements Backend {
     if (this.stopped) {
       await closeBoth(tun, transport); // stop() came while the device was being set up
       return;
+    }
+    const late = this.lateFailure as Error | null; // set by deviceFailed() meanwhile
+    if (late) {
+      await closeBoth(tun, transport);
+      throw new TwillError('TWILL_ERR_UDP_TUN', `TUN device ${tun.name} failed while it was being set up: ${late.message}`, { cause: late, details: { name: tun.name } });
     }
     this.dataPath = new UdpDataPath({ forwarder: this.forwarder, tun, transport, peerPort: this.port, onError: (err, where) => this.logOnce(err, where) });
     for (const lease of this.book.pending()) this.program(lease);
@@ -96,6 +124,8 @@ class UdpBackend implements Backend {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.backoff.cancel();
+    await this.recovery;
     await this.dataPath?.stop();
     this.dataPath = null;
     this.log.info({ device: this.device }, 'udp backend stopped; the TUN device and its route are gone');
@@ -111,13 +141,15 @@ class UdpBackend implements Backend {
       routes: peers.filter((p) => p.state === 'programmed').length,
       peers,
       details: this.details(),
+      ...(this.problem === undefined ? {} : { problem: this.problem }),
     };
   }
 
   private details(): UdpDetails {
     const counters = this.forwarder.counters;
-    const tunnel = { ...counters.traffic.snapshot(), port: this.port, icmpSent: counters.icmpSent, groSuperPackets: counters.superPackets, groSegments: counters.coalescedSegments };
-    return { tunnel: { ...tunnel, ...(this.failure ? { error: this.failure } : {}) }, drops: counters.dropsSnapshot() };
+    const icmp = { icmpSent: counters.icmpSent, icmpSuppressed: counters.icmpSuppressed };
+    const tunnel = { ...counters.traffic.snapshot(), port: this.port, ...icmp, groSuperPackets: counters.superPackets, groSegments: counters.coalescedSegments, deviceRecreated: this.deviceRecreated };
+    return { tunnel, drops: counters.dropsSnapshot() };
   }
 
   /** Hands a peer to the data path (or records it as pending before start); its PublicIP is valid. */
@@ -129,8 +161,8 @@ class UdpBackend implements Backend {
     if (prev?.state === state && prev.lease.attrs.publicIP === publicIP) return;
     this.dataPath?.setPeer(lease.subnet, publicIP);
     this.book.set(lease, state);
-    if (!prev) this.log.info({ subnet, publicIP }, 'udp peer added');
-    else if (prev.lease.attrs.publicIP !== publicIP) this.log.info({ subnet, publicIP, previousPublicIP: prev.lease.attrs.publicIP }, 'udp peer moved');
+    if (!prev) this.log.debug({ subnet, publicIP }, 'udp peer added');
+    else if (prev.lease.attrs.publicIP !== publicIP) this.log.debug({ subnet, publicIP, previousPublicIP: prev.lease.attrs.publicIP }, 'udp peer moved');
   }
 
   /** Removes a peer (lease gone or no longer a udp peer); an invalid lease stays listed as an error. */
@@ -141,7 +173,7 @@ class UdpBackend implements Backend {
       if (this.book.set(lease, 'error', invalid)) this.log.warn({ subnet, reason: invalid }, 'udp peer ignored');
       return;
     }
-    if (this.book.delete(subnet)) this.log.info({ subnet, publicIP: lease.attrs.publicIP }, 'udp peer removed');
+    if (this.book.delete(subnet)) this.log.debug({ subnet, publicIP: lease.attrs.publicIP }, 'udp peer removed');
   }
 
   private get port(): number {
@@ -162,8 +194,12 @@ class UdpBackend implements Backend {
 
   private openWith(offload: TunOffload): TunDevice {
     const open = this.opts.openTun ?? openKernelTun;
+    const generation = ++this.generation;
+    const onError = (err: Error): void => {
+      if (generation === this.generation) this.deviceFailed(err);
+    };
     try {
-      return open({ name: this.ctx.flags.tunName, netns: this.ctx.kernel.netns, offload, onError: (err) => this.deviceFailed(err) });
+      return open({ name: this.ctx.flags.tunName, netns: this.ctx.kernel.netns, offload, onError });
     } catch (err) {
       if (isTwillError(err)) throw err;
       throw new TwillError('TWILL_ERR_UDP_TUN', `cannot create TUN device ${this.ctx.flags.tunName}: ${(err as Error).message}`, { cause: err, details: { name: this.ctx.flags.tunName } });
@@ -180,9 +216,72 @@ class UdpBackend implements Backend {
     }
   }
 
+  /** The device failed (deleted, read error): drop it, keep socket and peers, recreate it with backoff. */
   private deviceFailed(err: Error): void {
-    this.failure = err.message;
-    this.log.error({ err, device: this.device }, 'the udp data path stopped: the TUN device failed');
+    if (this.stopped) return;
+    if (this.recovery || !this.dataPath) {
+      this.lateFailure = err; // a device failed while being set up: start() fails, recover() retries
+      return;
+    }
+    const device = this.device ?? this.ctx.flags.tunName;
+    const errno = isTwillError(err) ? err.details['errno'] : undefined;
+    this.outage = `TUN device ${device} failed (${typeof errno === 'string' ? errno : err.message})`;
+    this.problem = this.outage;
+    this.log.error({ err, device }, 'the udp data path is down: the TUN device failed; recreating it with backoff');
+    this.dataPath.detachTun();
+    this.device = null;
+    const recovery = this.recover(this.dataPath);
+    this.recovery = recovery;
+    void recovery.finally(() => {
+      if (this.recovery === recovery) this.recovery = null;
+    });
+  }
+
+  /** Retries until a new device is configured and attached, or until stop(). Never rejects. */
+  private async recover(dataPath: UdpDataPath): Promise<void> {
+    const since = this.now();
+    this.backoff.reset();
+    for (let attempt = 1; !this.stopped; attempt++) {
+      await this.backoff.wait(); // stop() cancels it
+      if (this.stopped) return;
+      let tun: TunDevice;
+      try {
+        this.lateFailure = null;
+        tun = this.openDevice();
+      } catch (err) {
+        this.retryLater(attempt, err);
+        continue;
+      }
+      try {
+        await this.configureDevice(tun.name);
+        const late = this.lateFailure as Error | null; // set by deviceFailed() meanwhile
+        if (late) throw late;
+        if (this.stopped) return tun.close();
+        dataPath.attachTun(tun);
+      } catch (err) {
+        tun.close();
+        this.retryLater(attempt, err);
+        continue;
+      }
+      this.recovery = null; // from here on, a failure of the new device starts a new outage
+      this.device = tun.name;
+      this.deviceRecreated++;
+      this.problem = undefined;
+      const downMs = this.now().getTime() - since.getTime();
+      this.log.info({ device: tun.name, downMs, attempts: attempt }, 'the udp data path is back: TUN device recreated and configured');
+      return;
+    }
+  }
+
+  /** The problem says what failed, then how recreating the device goes. */
+  private retryLater(attempt: number, err: unknown): void {
+    const why = err instanceof Error ? err.message : String(err);
+    this.problem = `${this.outage}; recreating it failed ${attempt} time(s), last: ${why}`;
+    this.log.debug({ err, attempt }, 'recreating the TUN device failed; retrying');
+  }
+
+  private now(): Date {
+    return this.opts.now?.() ?? new Date();
   }
 
   private logOnce(err: Error, where: 'send' | 'socket'): void {

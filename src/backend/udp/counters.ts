@@ -78,6 +78,8 @@ export class TunnelCounters {
   readonly drops: DropCounts = zeroDrops();
   readonly traffic = new Traffic();
   icmpSent = 0;
+  /** ICMP errors not written because the rate limit's bucket was empty. */
+  icmpSuppressed = 0;
   /** TCP super-packets written to the TUN (offload 'gro'). */
   superPackets = 0;
   /** Segments carried inside those super-packets. */

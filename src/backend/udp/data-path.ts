@@ -2,7 +2,8 @@
  * The udp data path: TUN batches out to UDP datagrams, UDP datagrams in to TUN batches,
  * through the pure Forwarder. It talks to a TunDevice and a UdpTransport only (style rule 9),
  * so two of them can run in one process over in-memory fakes. Control reaches it through
- * setPeer, deletePeer and stop; each takes effect before the next packet is handled.
+ * setPeer, deletePeer, detachTun/attachTun (a failed device swapped for a new one, the socket
+ * and the peers kept) and stop; each takes effect before the next packet is handled.
  *
  * Hot path: handlers are bound once; per packet there is no closure, no log line, no
  * allocation. With a TUN offload of 'gro', accepted TCP segments are held for the rest of
@@ -19,6 +20,9 @@ import type { UdpTransport } from './transport.js';
 
 const IPPROTO_TCP = 6;
 
+/** Stands in for the device between detachTun() and attachTun(): every write fails (counted). */
+const NO_DEVICE: TunDevice = { name: '', offload: 'off', start: () => undefined, write: () => 0, close: () => undefined };
+
 export interface DataPathOptions {
   readonly forwarder: Forwarder;
   readonly tun: TunDevice;
@@ -31,14 +35,14 @@ export interface DataPathOptions {
 
 export class UdpDataPath {
   private readonly fwd: Forwarder;
-  private readonly tun: TunDevice;
+  private tun: TunDevice;
   private readonly transport: UdpTransport;
   private readonly peerPort: number;
   private readonly onError: (err: Error, where: 'send' | 'socket') => void;
   /** The one-packet batch handed to tun.write(), reused (write() does not keep the array). */
   private readonly one: Buffer[] = [Buffer.alloc(0)];
   /** Set when the device takes super-packets. */
-  private readonly coalescer: TcpCoalescer | null;
+  private coalescer: TcpCoalescer | null;
   private flushQueued = false;
   private stopped = false;
 
@@ -62,6 +66,25 @@ export class UdpDataPath {
 
   deletePeer(subnet: Ipv4Net): boolean {
     return this.fwd.deletePeer(subnet);
+  }
+
+  /**
+   * The device failed: closes it. Until attachTun(), datagrams from peers still arrive and are
+   * counted as tun-write-failed; the socket and the peer table are untouched.
+   */
+  detachTun(): void {
+    const old = this.tun;
+    this.tun = NO_DEVICE;
+    old.close();
+  }
+
+  /** A new device (after detachTun): reading starts at once. After stop() it is closed instead. */
+  attachTun(tun: TunDevice): void {
+    if (this.stopped) return tun.close();
+    this.detachTun();
+    this.tun = tun;
+    this.coalescer = tun.offload === 'gro' ? (this.coalescer ?? new TcpCoalescer()) : null;
+    tun.start(this.fromTun);
   }
 
   /** Closes the TUN first (no more reads), then the socket; datagrams still in flight are dropped. */

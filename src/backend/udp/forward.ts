@@ -4,9 +4,10 @@
  * Packets are patched in place (TTL, checksum); nothing here allocates per forwarded packet.
  */
 import { formatCidr, formatIp, parseIp, type Ipv4Net } from '../../lib/ipv4.js';
+import { TokenBucket } from '../../lib/token-bucket.js';
 import { decrementTtl, headerChecksumValid } from './checksum.js';
 import { TunnelCounters, Traffic, type DropReason } from './counters.js';
-import { buildIcmpError, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED_IN_TRANSIT } from './icmp.js';
+import { buildIcmpError, ICMP_BURST, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE, ICMP_RATE_PER_SEC, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED_IN_TRANSIT, icmpErrorAllowed } from './icmp.js';
 import { checkHeader, headerLength, dstI32, srcI32 } from './packet.js';
 import { PeerTable } from './peer-table.js';
 
@@ -17,6 +18,10 @@ export interface ForwarderConfig {
   readonly tunAddress: number;
   /** The TUN's MTU: a larger datagram is dropped as oversize, never truncated. */
   readonly mtu: number;
+  /** The ICMP errors' token bucket; default ICMP_RATE_PER_SEC, ICMP_BURST. */
+  readonly icmpLimit?: { readonly ratePerSec: number; readonly burst: number };
+  /** Milliseconds for the ICMP bucket (tests step it); default performance.now(). */
+  readonly now?: () => number;
 }
 
 /** A peer as the data path holds it; resolved once when set, counted on every packet. */
@@ -48,8 +53,11 @@ export class Forwarder {
   private readonly publicIPs = new Map<string, number>();
   private readonly ownAddr: number;
   private readonly ownMask: number;
+  private readonly icmpBucket: TokenBucket;
 
   constructor(private readonly cfg: ForwarderConfig) {
+    const limit = cfg.icmpLimit ?? { ratePerSec: ICMP_RATE_PER_SEC, burst: ICMP_BURST };
+    this.icmpBucket = new TokenBucket({ ...limit, ...(cfg.now ? { now: cfg.now } : {}) });
     this.ownMask = cfg.ownSubnet.len === 0 ? 0 : (0xffffffff << (32 - cfg.ownSubnet.len)) | 0;
     this.ownAddr = cfg.ownSubnet.addr & this.ownMask;
   }
@@ -115,8 +123,16 @@ export class Forwarder {
     return null;
   }
 
-  /** The ICMP error answering a packet dropped for `reason` (unchanged by the drop), or null. */
+  /**
+   * The ICMP error answering a packet dropped for `reason` (unchanged by the drop), or null:
+   * none may be sent about it, or the rate limit's bucket is empty (counted as suppressed).
+   */
   icmpFor(pkt: Buffer, reason: IcmpReason): Buffer | null {
+    if (checkHeader(pkt) !== null || !icmpErrorAllowed(pkt)) return null; // never answered: takes no token
+    if (!this.icmpBucket.take()) {
+      this.counters.icmpSuppressed++;
+      return null;
+    }
     const reply =
       reason === 'no-route'
         ? buildIcmpError(pkt, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE, this.cfg.tunAddress)

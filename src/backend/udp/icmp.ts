@@ -10,6 +10,16 @@ export const ICMP_NET_UNREACHABLE = 0;
 export const ICMP_TIME_EXCEEDED = 11;
 export const ICMP_TTL_EXCEEDED_IN_TRANSIT = 0;
 
+/**
+ * The tunnel's ICMP errors pass one token bucket (forward.ts): 10 per second, bursts of 20,
+ * shared by every pod of the node; the rest are counted as suppressed. Linux limits its own
+ * per destination to one per icmp_ratelimit (1000 ms) with bursts of 6 (XRLIM_BURST_FACTOR),
+ * and host-wide to icmp_msgs_per_sec 1000, icmp_msgs_burst 50. One bucket here keeps a flood
+ * of bad packets from turning into a flood of replies, and still answers a traceroute.
+ */
+export const ICMP_RATE_PER_SEC = 10;
+export const ICMP_BURST = 20;
+
 /** ICMP types that are errors (never answered with another error); everything else is a query. */
 const ICMP_ERROR_TYPES: ReadonlySet<number> = new Set([3, 4, 5, 11, 12]);
 const ICMP_TTL = 64;

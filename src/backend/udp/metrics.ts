@@ -54,6 +54,24 @@ export function registerUdpMetrics(registry: Registry, details: () => BackendDet
     },
   });
   new Counter({
+    name: 'twill_tunnel_icmp_errors_total',
+    help: 'ICMP errors (net unreachable, time exceeded) the udp tunnel generated, by result: sent, or suppressed by its rate limit.',
+    labelNames: ['result'],
+    registers,
+    collect() {
+      const t = tunnel();
+      copy(this, t && { sent: t.icmpSent, suppressed: t.icmpSuppressed }, 'result');
+    },
+  });
+  new Counter({
+    name: 'twill_tunnel_device_recreated_total',
+    help: 'Times the udp tunnel recreated its TUN device after it failed (deleted, read error).',
+    registers,
+    collect() {
+      copyTotal(this, tunnel()?.deviceRecreated);
+    },
+  });
+  new Counter({
     name: 'twill_tunnel_drops_total',
     help: 'Packets the udp tunnel dropped, by reason.',
     labelNames: ['reason'],

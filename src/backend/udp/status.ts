@@ -7,11 +7,13 @@ export interface TunnelStatus extends TrafficStatus {
   readonly port: number;
   /** ICMP errors written back into the device (net unreachable, time exceeded). */
   readonly icmpSent: number;
+  /** ICMP errors not written: over the rate limit (ICMP_RATE_PER_SEC, bursts of ICMP_BURST). */
+  readonly icmpSuppressed: number;
+  /** Times the device was recreated after it failed (deleted, read error). */
+  readonly deviceRecreated: number;
   /** TCP super-packets written into the device (TUN offload 'gro'), and the segments they carried. */
   readonly groSuperPackets: number;
   readonly groSegments: number;
-  /** Set when the data path stopped on its own (e.g. the device was deleted). */
-  readonly error?: string;
 }
 
 /** The udp backend's details in /v1/status (`backend.details`). */
@@ -27,7 +29,9 @@ export function describeUdpStatus(details: BackendDetails): StatusLines {
   const lines: [string, string][] = [];
   if (t) {
     const gro = `gro ${t.groSegments} segments in ${t.groSuperPackets} super-packets`;
-    lines.push(['tunnel', `udp port ${t.port}: in ${t.packetsIn} pkt / ${t.bytesIn} B, out ${t.packetsOut} pkt / ${t.bytesOut} B, icmp sent ${t.icmpSent}, ${gro}${t.error ? `, ERROR ${t.error}` : ''}`]);
+    const icmp = `icmp sent ${t.icmpSent}${t.icmpSuppressed ? ` (${t.icmpSuppressed} rate-limited)` : ''}`;
+    const recreated = t.deviceRecreated ? `, device recreated ${t.deviceRecreated} time(s)` : '';
+    lines.push(['tunnel', `udp port ${t.port}: in ${t.packetsIn} pkt / ${t.bytesIn} B, out ${t.packetsOut} pkt / ${t.bytesOut} B, ${icmp}, ${gro}${recreated}`]);
   }
   if (drops) {
     const nonZero = Object.entries(drops).filter(([, n]) => n > 0);

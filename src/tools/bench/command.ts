@@ -5,6 +5,7 @@ import { parseCases, planLabs } from './plan.js';
 import { writeReportFiles } from './report-files.js';
 import { summarize, type BenchSettings } from './results.js';
 import { runBench } from './run.js';
+import { registerScaleCommand } from './scale-command.js';
 import { renderTables } from './table.js';
 import { TwillError } from '../../errors.js';
 import { parseIntOption, validateLabName } from '../lab/naming.js';
@@ -61,7 +62,7 @@ async function bench(flags: BenchFlags): Promise<void> {
 }
 
 export function registerBenchCommand(program: Command): void {
-  program
+  const benchCommand = program
     .command('bench')
     .description('measure the underlay, host-gw and udp side by side: TCP and UDP throughput, RTT, agent CPU, convergence (root)')
     .option('--cases <list>', "cases, comma-separated: underlay, host-gw, udp, node-udp (flannel's udp proxy loop in Node.js: the floor for Node), flannel-udp (that loop in C, the yardstick for udp)", 'underlay,host-gw,udp,node-udp,flannel-udp')
@@ -73,4 +74,5 @@ export function registerBenchCommand(program: Command): void {
     .option('--name <lab>', 'lab name (a running lab of this name and backend is reused)', 'bench')
     .option('--out <dir>', 'write results.json, report.md and report.svg here')
     .action((flags: BenchFlags) => bench(flags));
+  registerScaleCommand(benchCommand);
 }

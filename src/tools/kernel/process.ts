@@ -102,9 +102,54 @@ export function parseCpuTicks(stat: string): number | null {
   return stat.includes(')') && Number.isInteger(utime) && Number.isInteger(stime) ? utime + stime : null;
 }
 
+/** Pure: cutime + cstime (fields 16 and 17): the CPU of its children it has waited for, in ticks; null for text that is not a stat line. */
+export function parseChildCpuTicks(stat: string): number | null {
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).trim().split(/\s+/);
+  const [cutime, cstime] = [Number(rest[16 - 3]), Number(rest[17 - 3])];
+  return stat.includes(')') && Number.isInteger(cutime) && Number.isInteger(cstime) ? cutime + cstime : null;
+}
+
+export interface ProcessCpu {
+  /** utime + stime, in seconds. */
+  readonly own: number;
+  /** cutime + cstime: the programs it ran and has reaped (`ip`, `nft`, ...), in seconds. */
+  readonly children: number;
+}
+
+/** A process's CPU so far, its own and its reaped children's; null once it is gone. */
+export async function processCpu(pid: number): Promise<ProcessCpu | null> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  const own = text === null ? null : parseCpuTicks(text);
+  const children = text === null ? null : parseChildCpuTicks(text);
+  return own === null || children === null ? null : { own: own / CLOCK_TICKS_PER_SECOND, children: children / CLOCK_TICKS_PER_SECOND };
+}
+
 /** CPU seconds (user + system) a process has used so far; null once it is gone. */
 export async function processCpuSeconds(pid: number): Promise<number | null> {
   const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
   const ticks = text === null ? null : parseCpuTicks(text);
   return ticks === null ? null : ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+export interface ProcessMemory {
+  /** Resident set size now (VmRSS). */
+  readonly rssBytes: number;
+  /** The highest it has been (VmHWM). */
+  readonly peakBytes: number;
+}
+
+/** Pure: VmRSS and VmHWM of /proc/PID/status (kB there); null when either is missing. */
+export function parseMemory(status: string): ProcessMemory | null {
+  const kb = (field: string): number | null => {
+    const m = new RegExp(`^${field}:\\s*(\\d+)\\s*kB`, 'm').exec(status);
+    return m ? Number(m[1]) * 1024 : null;
+  };
+  const [rss, peak] = [kb('VmRSS'), kb('VmHWM')];
+  return rss === null || peak === null ? null : { rssBytes: rss, peakBytes: peak };
+}
+
+/** A process's memory now; null once it is gone. */
+export async function processMemory(pid: number): Promise<ProcessMemory | null> {
+  const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => null);
+  return text === null ? null : parseMemory(text);
 }

@@ -34,7 +34,7 @@ export function renderAgentApis(views: readonly AgentApiView[], state: Pick<LabS
   const rows = views.map((v) => {
     const s = v.status;
     if (!s) return [v.host, v.addr, `unreachable (${v.error ?? '?'})`, '-'];
-    const ready = s.ready ? 'ready' : `NOT READY (${s.waitingFor.join(', ') || s.state})`;
+    const ready = s.ready ? 'ready' : `NOT READY (${s.waitingFor.join(', ') || s.state})${s.reason === undefined ? '' : `: ${s.reason}`}`;
     const peers = s.peers.map((p) => `${hostByIp.get(p.publicIP) ?? p.subnet} ${p.state}`).join(', ');
     return [v.host, v.addr, ready, peers || 'none'];
   });

@@ -37,9 +37,11 @@ export const roles = {
   outside: () => 'out',
   host: (i: number) => `h${i}`,
   pod: (host: number, j: number) => `h${host}-p${j}`,
+  /** `twill bench scale`'s throwaway namespace for the kernel's floor (one `ip -batch` of N routes). */
+  floor: () => 'floor',
 } as const;
 
-const LAB_ROLE_RE = /^(?:ul\d*|rt|etcd|out|h\d+|h\d+-p\d+)$/;
+const LAB_ROLE_RE = /^(?:ul\d*|rt|etcd|out|floor|h\d+|h\d+-p\d+)$/;
 
 export function nsName(lab: string, role: string): string {
   return `${labPrefix(lab)}${role}`;

@@ -24,6 +24,8 @@ const stateSchema = z.object({
     // Labs from before --ip-masq existed ran without it.
     ipMasq: z.boolean().optional(),
     prometheus: z.boolean().optional(),
+    // Labs from before the option existed had LAB_NETWORK.
+    network: z.string().optional(),
   }),
   etcd: z.object({ ns: z.string(), endpoint: z.string(), pid: z.number().int().nullable() }),
   // Set once `up --prometheus` started it; labs from before --prometheus have none.

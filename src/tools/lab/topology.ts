@@ -31,6 +31,8 @@ export interface LabOptions {
   readonly ipMasq?: boolean;
   /** Also run Prometheus, scraping every agent (absent: false). */
   readonly prometheus?: boolean;
+  /** The config's Network (absent: LAB_NETWORK); `twill bench scale` needs room for thousands of /24s. */
+  readonly network?: string;
 }
 
 export interface LabHost extends LabNode {
@@ -109,7 +111,7 @@ export function planLab(opts: LabOptions): LabPlan {
   const hosts = Array.from({ length: opts.hosts }, (_, i) => host(opts, u, i + 1));
   const { name, dir, backend, topology } = opts;
   const outside = outsideNode(opts.name, segmentA(u));
-  return { name, prefix: labPrefix(name), dir, backend, network: LAB_NETWORK, topology, segments: u.segments, router: u.router, etcd, outside, ipMasq: opts.ipMasq ?? false, hosts, pods: pods(opts) };
+  return { name, prefix: labPrefix(name), dir, backend, network: opts.network ?? LAB_NETWORK, topology, segments: u.segments, router: u.router, etcd, outside, ipMasq: opts.ipMasq ?? false, hosts, pods: pods(opts) };
 }
 
 /** The network config `up` writes with `twill config set`. */
