@@ -62,11 +62,6 @@ export class EtcdProbe {
     return this.loop.run();
   }
 
-  /** The fields that differ in etcd now; empty while etcd agrees. */
-  changed(): readonly string[] {
-    return this.drift.changed;
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     this.abandon?.();
@@ -94,15 +89,17 @@ export class EtcdProbe {
   /** The config key, or a rejection once the deadline passes (the registry's own call may linger). */
   private read(): Promise<string | null> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TwillError('TWILL_ERR_ETCD_UNAVAILABLE', `read the network config: etcd did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-      const done = () => {
+      const finish = (settle: () => void) => {
         clearTimeout(timer);
-        this.abandon = null;
+        if (this.abandon === abandon) this.abandon = null;
+        settle();
       };
-      this.abandon = () => (done(), reject(new TwillError('TWILL_ERR_ETCD_UNAVAILABLE', 'read the network config: stopped')));
+      const timer = setTimeout(() => finish(() => reject(new TwillError('TWILL_ERR_ETCD_UNAVAILABLE', `read the network config: etcd did not answer within ${this.timeoutMs} ms`))), this.timeoutMs);
+      const abandon = () => finish(() => reject(new TwillError('TWILL_ERR_ETCD_UNAVAILABLE', 'read the network config: stopped')));
+      this.abandon = abandon;
       this.opts.registry.getConfig({ timeoutMs: this.timeoutMs }).then(
-        (v) => (done(), resolve(v)),
-        (err: unknown) => (done(), reject(err)),
+        (text) => finish(() => resolve(text)),
+        (err: unknown) => finish(() => reject(err)),
       );
     });
   }

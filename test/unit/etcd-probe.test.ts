@@ -25,7 +25,7 @@ function fakeRegistry(text: string | null = RUNNING) {
       return new Promise((resolve) => pending.push(() => resolve(answer)));
     },
   };
-  return { registry, state, release: () => pending.splice(0).forEach((r) => r()) };
+  return { registry, state, release: () => pending.splice(0).forEach((r) => r()), releaseOldest: () => pending.shift()?.() };
 }
 
 /** A probe feeding a real telemetry, as the agent wires them, and the metrics read from it. */
@@ -92,6 +92,10 @@ describe('etcd probe: contact', () => {
     reg.state.fail = null;
     reg.state.hang = true;
     void t.p.probe();
+    await vi.advanceTimersByTimeAsync(3000); // given up...
+    void t.p.probe();
+    reg.releaseOldest(); // ...its late answer does not disarm the read now in flight
+    await vi.advanceTimersByTimeAsync(0);
     let stopped = false;
     void t.p.stop().then(() => (stopped = true));
     await vi.advanceTimersByTimeAsync(0);
