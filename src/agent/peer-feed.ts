@@ -14,9 +14,10 @@ export interface PeerFeedOptions {
 
 /**
  * Under churn, changes gather for a moment rather than cost a backend pass each: at 50 changes
- * a second that is 5 passes (and their `ip` processes), not 50, for at most 0.2 s more lag.
+ * a second that is 2 passes (and their `ip` processes), not 50, for at most 0.5 s more lag. A
+ * change after a quiet spell goes at once.
  */
-export const MIN_CALL_INTERVAL_MS = 200;
+export const MIN_CALL_INTERVAL_MS = 500;
 
 /** How many subnets an info line names; the rest are counted (every one is at debug). */
 const NAMED = 10;

@@ -24,18 +24,18 @@ function feed(minIntervalMs?: number) {
 }
 
 describe('PeerFeed', () => {
-  it('under churn (50 changes a second) calls the backend about 5 times a second, losing nothing', async () => {
+  it('under churn (50 changes a second) calls the backend about twice a second, losing nothing', async () => {
     const { f, calls, idle } = feed();
     for (let i = 0; i < 50; i++) {
       f.push([event(i)]);
       await new Promise((r) => setTimeout(r, 20));
     }
     await idle();
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 600));
     await idle();
     expect(calls.reduce((a, b) => a + b, 0)).toBe(50);
-    expect(calls.length).toBeGreaterThanOrEqual(4);
-    expect(calls.length).toBeLessThanOrEqual(8);
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    expect(calls.length).toBeLessThanOrEqual(5);
   });
 
   it('a lone change after a quiet spell goes at once', async () => {
