@@ -11,7 +11,7 @@ import { EtcdRegistry } from '../subnet/etcd-registry.js';
 import { formatCidr, sameNet } from '../lib/ipv4.js';
 import { LeaseGate, type Rejection } from '../subnet/lease-check.js';
 import { LeaseManager } from '../subnet/lease-manager.js';
-import { LeaseStream, type LeaseStreamOptions } from '../subnet/lease-watch.js';
+import { LeaseStream, type LeaseBatchMeta, type LeaseStreamOptions } from '../subnet/lease-watch.js';
 import type { LeaseRegistry, UnreadableLease } from '../subnet/registry.js';
 import type { Lease, LeaseEvent, NetworkConfig } from '../subnet/types.js';
 import type { AgentStatus, StatusSource } from '../status/types.js';
@@ -137,7 +137,7 @@ export class Agent implements StatusSource {
     await this.rules.start(formatCidr(this.lease.subnet));
     await this.startBackend(this.lease);
     if (this.lifecycle.stopRequested) return; // no lease stream on a registry that stop() closes
-    this.stream = new LeaseStream({ registry: this.registry, logger: this.rootLog, onEvents: (events, unreadable) => this.onLeaseEvents(events, unreadable), quietOutages: true, ...this.streamHooks() });
+    this.stream = new LeaseStream({ registry: this.registry, logger: this.rootLog, onEvents: (events, unreadable, meta) => this.onLeaseEvents(events, unreadable, meta), quietOutages: true, ...this.streamHooks() });
     await this.stream.start();
     // The backend takes its first call as the full peer set; with no peers none was sent.
     if (!this.peersSent) this.enqueue(() => this.backend!.applyPeerChanges([]));
@@ -285,7 +285,7 @@ export class Agent implements StatusSource {
     });
   }
 
-  private onLeaseEvents(events: readonly LeaseEvent[], unreadable: readonly UnreadableLease[]): void {
+  private onLeaseEvents(events: readonly LeaseEvent[], unreadable: readonly UnreadableLease[], meta: LeaseBatchMeta): void {
     const own = this.lease;
     for (const e of events) {
       if (!own || !sameNet(e.lease.subnet, own.subnet)) continue;
@@ -295,7 +295,7 @@ export class Agent implements StatusSource {
     }
     if (!this.gate) return; // never: the stream starts after the first lease
     // The backend sees only leases that pass (never our own, never one covering an address of ours).
-    const { events: peerEvents, rejected } = this.gate.apply(events, unreadable);
+    const { events: peerEvents, rejected } = this.gate.apply(events, unreadable, meta);
     this.reportRejections(rejected);
     if (peerEvents.length === 0) return;
     this.peersSent = true;

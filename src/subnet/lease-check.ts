@@ -1,6 +1,7 @@
 import { containsNet, formatCidr, sameNet, size, type Ipv4Net } from '../lib/ipv4.js';
 import { leaseKey } from './lease-format.js';
 import type { UnreadableLease } from './registry.js';
+import type { LeaseBatchMeta } from './lease-watch.js';
 import type { Lease, LeaseEvent } from './types.js';
 
 /** Why a key under subnets/ is not programmed; stable strings (metric label, status, logs). */
@@ -49,6 +50,9 @@ interface Entry {
 
 type Verdict = 'ok' | 'own' | { readonly reason: RejectReason; readonly detail: string };
 
+
+const NOT_A_LISTING: LeaseBatchMeta = { gone: [], complete: false };
+
 /**
  * The gate between the lease stream and the backend. A lease is programmed only if its subnet
  * lies inside the Network, stays clear of this node's subnet, and overlaps no lease accepted
@@ -70,9 +74,13 @@ export class LeaseGate {
     this.now = opts.now ?? (() => new Date());
   }
 
-  /** One batch of the lease stream: its events (in order) and the keys in it that are not leases. */
-  apply(events: readonly LeaseEvent[], unreadable: readonly UnreadableLease[]): GateResult {
+  /**
+   * One batch of the lease stream: its events (in order), the keys in it that are not leases,
+   * and (meta) the keys it deleted and whether it is a whole listing.
+   */
+  apply(events: readonly LeaseEvent[], unreadable: readonly UnreadableLease[], meta: LeaseBatchMeta = NOT_A_LISTING): GateResult {
     const out: GateResult = { events: [], rejected: [] };
+    this.forgetUnreadable(meta, unreadable);
     // One verdict per key: its last event in the batch counts (a re-list has one per key anyway).
     const last = new Map<string, LeaseEvent>();
     for (const e of events) last.set(formatCidr(e.lease.subnet), e);
@@ -103,6 +111,16 @@ export class LeaseGate {
     if (freed) candidates.push(...this.waiting('overlaps-peer'));
     this.judgeAll(candidates, out);
     return out;
+  }
+
+  /** A key that was not a lease and is gone (deleted, or absent from a re-list) is no longer reported. */
+  private forgetUnreadable(meta: LeaseBatchMeta, unreadable: readonly UnreadableLease[]): void {
+    const gone = new Set(meta.gone);
+    const present = new Set(unreadable.map((u) => u.key));
+    for (const [id, e] of this.entries) {
+      if (e.lease !== null || e.state !== 'rejected') continue;
+      if (gone.has(e.key) || (meta.complete && !present.has(e.key))) this.entries.delete(id);
+    }
   }
 
   /** This node's subnet changed (a lease re-acquired elsewhere): what that lets in and shuts out. */

@@ -5,12 +5,19 @@ import type { LeaseRegistry, LeaseWatch, UnreadableLease } from './registry.js';
 import type { Lease, LeaseEvent } from './types.js';
 import { Backoff } from '../lib/backoff.js';
 
+/** What else a batch says: the keys deleted in it, and whether it is a whole listing (a re-list). */
+export interface LeaseBatchMeta {
+  readonly gone: readonly string[];
+  /** True for a re-list: `unreadable` then holds every key under subnets/ that is not a lease. */
+  readonly complete: boolean;
+}
+
 export interface LeaseStreamOptions {
   readonly registry: LeaseRegistry;
   readonly logger: Logger;
   /** Receives every change to the lease set, in order, in batches. */
   /** With the keys under subnets/ that are not leases, as they come (every one again after a re-list). */
-  readonly onEvents: (events: readonly LeaseEvent[], unreadable: readonly UnreadableLease[]) => void;
+  readonly onEvents: (events: readonly LeaseEvent[], unreadable: readonly UnreadableLease[], meta: LeaseBatchMeta) => void;
   /** The watch stream broke (with why) or is up again. */
   readonly onConnection?: (connected: boolean, err?: TwillError) => void;
   /**
@@ -87,7 +94,7 @@ export class LeaseStream {
     while (!this.stopped) {
       try {
         const snap = await this.opts.registry.listLeases();
-        this.emit(diffLeases(this.known, snap.leases), snap.unreadable);
+        this.emit(diffLeases(this.known, snap.leases), snap.unreadable, { gone: [], complete: true });
         this.known.clear();
         for (const l of snap.leases) this.known.set(leaseId(l), l);
         this.revision = snap.revision;
@@ -112,7 +119,7 @@ export class LeaseStream {
         this.revision = batch.revision;
         for (const e of batch.events) this.opts.onWatchEvent?.(e.type === 'added' ? 'put' : 'delete');
         for (let i = 0; i < batch.unreadable.length; i++) this.opts.onWatchEvent?.('put');
-        this.emit(applyLeaseBatch(this.known, batch.events), batch.unreadable);
+        this.emit(applyLeaseBatch(this.known, batch.events), batch.unreadable, { gone: batch.gone, complete: false });
       },
       onReset: (err) => {
         if (this.stopped) return;
@@ -163,7 +170,7 @@ export class LeaseStream {
     await w?.close().catch(() => undefined);
   }
 
-  private emit(events: readonly LeaseEvent[], unreadable: readonly UnreadableLease[]): void {
-    if ((events.length > 0 || unreadable.length > 0) && !this.stopped) this.opts.onEvents(events, unreadable);
+  private emit(events: readonly LeaseEvent[], unreadable: readonly UnreadableLease[], meta: LeaseBatchMeta): void {
+    if ((events.length > 0 || unreadable.length > 0 || meta.gone.length > 0 || meta.complete) && !this.stopped) this.opts.onEvents(events, unreadable, meta);
   }
 }

@@ -22,6 +22,8 @@ export interface LeaseSnapshot {
 export interface LeaseWatchBatch {
   readonly events: readonly LeaseEvent[];
   readonly unreadable: readonly UnreadableLease[];
+  /** Every key deleted in this response, lease or not (so that rejected keys can be forgotten). */
+  readonly gone: readonly string[];
   /** The revision of the response's last event. */
   readonly revision: string;
 }

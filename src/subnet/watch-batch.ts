@@ -35,7 +35,9 @@ export function watchBatch(prefix: string, changes: readonly KvChange[]): LeaseW
   if (!last) return null;
   const events: LeaseEvent[] = [];
   const unreadable: UnreadableLease[] = [];
+  const gone: string[] = [];
   for (const c of changes) {
+    if (c.type === 'delete') gone.push(c.key);
     const read = readLease(prefix, c);
     if (c.type === 'delete' || isUnreadable(read)) {
       const subnet = read.subnet;
@@ -45,5 +47,5 @@ export function watchBatch(prefix: string, changes: readonly KvChange[]): LeaseW
     }
     events.push({ type: 'added', lease: read });
   }
-  return { events, unreadable, revision: last.modRevision };
+  return { events, unreadable, gone, revision: last.modRevision };
 }

@@ -107,4 +107,18 @@ describe('agent: leases are checked before anything is programmed', () => {
   it('uses one list of reasons in the gate, the status and the metric', () => {
     expect([...REJECT_REASONS]).toEqual([...LEASE_REJECT_REASONS]);
   });
+
+  it('forgets a key that was not a lease once it is deleted, or absent from a re-list', async () => {
+    const { a } = await running();
+    const badKey = `${a.registry.prefix}/subnets/10.244.202.0_24`;
+    const badValue = leaseKey(a.registry.prefix, parseCidr('10.244.200.0/24')!);
+    a.registry.putRawMany([[badKey, value('198.18.0.80')], [badValue, 'not json']]);
+    await eventually(() => a.agent.status().rejectedLeases.total === 2, 2000, 'both rejected');
+    a.registry.deleteMany([badKey]);
+    await eventually(() => a.agent.status().rejectedLeases.total === 1, 2000, 'the deleted bad key forgotten');
+    expect(a.agent.status().rejectedLeases.leases.map((r) => r.key)).toEqual([badValue]);
+    a.registry.deleteMany([badValue]);
+    await eventually(() => a.agent.status().rejectedLeases.total === 0, 2000, 'the deleted bad value forgotten');
+    expect(a.backends[0]!.batches.flat().some((e) => e.includes('10.244.200.0') || e.includes('10.244.202.0'))).toBe(false);
+  });
 });

@@ -33,6 +33,16 @@ const reasons = (r: GateResult) => r.rejected.map((x) => `${x.subnet ?? x.key} $
 const listed = (g: LeaseGate) => g.rejections().map((x) => `${x.subnet ?? x.key} ${x.reason}`);
 
 describe('lease gate: each rule, with its reason', () => {
+  it('forgets keys that were not leases once deleted, or absent from a re-list; a re-list keeps the ones still there', () => {
+    const g = gate();
+    g.apply([], [badKey('x'), badValue('10.244.7.0/24'), badValue('10.244.8.0/24')]);
+    expect(listed(g)).toHaveLength(3);
+    g.apply([], [], { gone: [`${PREFIX}/subnets/x`], complete: false });
+    expect(listed(g)).toEqual(['10.244.7.0/24 bad-value', '10.244.8.0/24 bad-value']);
+    g.apply([], [badValue('10.244.8.0/24')], { gone: [], complete: true });
+    expect(listed(g)).toEqual(['10.244.8.0/24 bad-value']);
+  });
+
   it('passes a peer inside the Network and clear of the own subnet, and its removal', () => {
     const g = gate();
     const a = lease('10.244.2.0/24', '198.18.0.2');
