@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import { formatCidr } from '../lib/ipv4.js';
+import { TokenBucket } from '../lib/token-bucket.js';
 import type { LeaseEvent } from '../subnet/types.js';
 
 export interface PeerFeedOptions {
@@ -8,16 +9,16 @@ export interface PeerFeedOptions {
   /** The backend's applyPeerChanges. */
   readonly apply: (events: readonly LeaseEvent[]) => Promise<void>;
   readonly logger: Logger;
-  /** At most one backend call per this many ms (default MIN_CALL_INTERVAL_MS). */
-  readonly minIntervalMs?: number;
+  /** Backend calls allowed: a burst, then a sustained rate (default CALLS). */
+  readonly calls?: { readonly burst: number; readonly ratePerSec: number };
 }
 
 /**
  * Under churn, changes gather for a moment rather than cost a backend pass each: at 50 changes
- * a second that is 2 passes (and their `ip` processes), not 50, for at most 0.5 s more lag. A
- * change after a quiet spell goes at once.
+ * a second, once the burst is spent, that is 2 passes a second (and their `ip` processes), not
+ * 50, for at most 0.5 s more lag. Occasional changes (a join now and then) go at once.
  */
-export const MIN_CALL_INTERVAL_MS = 500;
+export const CALLS = { burst: 4, ratePerSec: 2 } as const;
 
 /** How many subnets an info line names; the rest are counted (every one is at debug). */
 const NAMED = 10;
@@ -30,11 +31,13 @@ export class PeerFeed {
   private pending: LeaseEvent[] = [];
   private queued = false;
   private closed = false;
-  private lastCall = -Infinity;
+  private readonly calls: TokenBucket;
   /** Ends the wait before a call early (stop). */
   private wake: (() => void) | null = null;
 
-  constructor(private readonly opts: PeerFeedOptions) {}
+  constructor(private readonly opts: PeerFeedOptions) {
+    this.calls = new TokenBucket(opts.calls ?? CALLS);
+  }
 
   push(events: readonly LeaseEvent[]): void {
     if (this.closed || events.length === 0) return;
@@ -54,14 +57,14 @@ export class PeerFeed {
   }
 
   private async drain(): Promise<void> {
-    const wait = this.lastCall + (this.opts.minIntervalMs ?? MIN_CALL_INTERVAL_MS) - performance.now();
+    const wait = this.calls.msUntilToken();
     if (wait > 0 && !this.closed) await new Promise<void>((resolve) => ((this.wake = resolve), setTimeout(resolve, wait)));
     this.wake = null;
     this.queued = false; // from here on, a push queues the next call
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
-    this.lastCall = performance.now();
+    this.calls.take();
     logBatch(this.opts.logger, batch);
     await this.opts.apply(batch);
   }

@@ -27,12 +27,22 @@ export class TokenBucket {
 
   /** Takes one token if there is one; false means the event should be suppressed. */
   take(): boolean {
+    this.refill();
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** How long until a token is there (0: now). */
+  msUntilToken(): number {
+    this.refill();
+    return this.tokens >= 1 ? 0 : (1 - this.tokens) / this.perMs;
+  }
+
+  private refill(): void {
     const t = this.now();
     // A clock that steps back (a test, or a reset origin) refills nothing, never a negative amount.
     if (t > this.last) this.tokens = Math.min(this.burst, this.tokens + (t - this.last) * this.perMs);
     this.last = t;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
   }
 }
