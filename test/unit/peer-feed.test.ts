@@ -26,6 +26,7 @@ function feed(limit?: { burst: number; ratePerSec: number }) {
 describe('PeerFeed', () => {
   it('under churn (50 changes a second) calls the backend about twice a second after its burst, losing nothing', async () => {
     const { f, calls, idle } = feed();
+    const t0 = performance.now();
     for (let i = 0; i < 50; i++) {
       f.push([event(i)]);
       await new Promise((r) => setTimeout(r, 20));
@@ -34,9 +35,11 @@ describe('PeerFeed', () => {
     await new Promise((r) => setTimeout(r, 600));
     await idle();
     expect(calls.reduce((a, b) => a + b, 0)).toBe(50);
-    // The burst of 4 at once, then about 2 a second over the second it took.
+    // The burst of 4 at once, then about 2 a second over the time it took (a loaded machine stretches it).
+    const seconds = (performance.now() - t0) / 1000;
     expect(calls.length).toBeGreaterThanOrEqual(5);
-    expect(calls.length).toBeLessThanOrEqual(8);
+    expect(calls.length).toBeLessThanOrEqual(4 + Math.ceil(seconds * 2) + 1);
+    expect(calls.length).toBeLessThan(25); // never one call per change
   });
 
   it('occasional changes go at once: a few in a row do not wait', async () => {
