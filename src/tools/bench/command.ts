@@ -1,13 +1,11 @@
-import { access, constants, mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { assertYardstickBuilt } from './yardstick.js';
 import { parseCases, planLabs } from './plan.js';
-import { writeReportFiles } from './report-files.js';
+import { ensureWritableDir, writeReportFiles } from './report-files.js';
 import { summarize, type BenchSettings } from './results.js';
 import { runBench } from './run.js';
 import { registerScaleCommand } from './scale-command.js';
 import { renderTables } from './table.js';
-import { TwillError } from '../../errors.js';
 import { parseIntOption, validateLabName } from '../lab/naming.js';
 import { assertBackendBuilt, assertRoot, cliEntry, findCniDir, requirePrograms, UP_PROGRAMS } from '../lab/preflight.js';
 import { MAX_HOSTS } from '../lab/topology.js';
@@ -34,12 +32,7 @@ async function preflight(settings: BenchSettings, out: string | undefined): Prom
     assertBackendBuilt(lab.backend);
     if (lab.dataPath !== 'twill') assertYardstickBuilt(lab.dataPath);
   }
-  if (out !== undefined) {
-    await mkdir(out, { recursive: true });
-    await access(out, constants.W_OK).catch((e: unknown) => {
-      throw new TwillError('TWILL_ERR_OPTION_INVALID', `--out ${out} is not writable`, { cause: e });
-    });
-  }
+  if (out !== undefined) await ensureWritableDir(out);
 }
 
 async function bench(flags: BenchFlags): Promise<void> {

@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, writeFile } from 'node:fs/promises';
+import { TwillError } from '../../errors.js';
 import { join } from 'node:path';
 import { summarize, type BenchResults } from './results.js';
 import { renderSvg } from './svg.js';
@@ -20,4 +21,12 @@ export async function writeReportFiles(dir: string, results: BenchResults): Prom
   ];
   for (const [name, text] of files) await writeFile(join(dir, name), text);
   return files.map(([name]) => join(dir, name));
+}
+
+/** `--out DIR`: made if missing, and checked writable before any lab is built. */
+export async function ensureWritableDir(out: string): Promise<void> {
+  await mkdir(out, { recursive: true });
+  await access(out, constants.W_OK).catch((e: unknown) => {
+    throw new TwillError('TWILL_ERR_OPTION_INVALID', `--out ${out} is not writable`, { cause: e });
+  });
 }

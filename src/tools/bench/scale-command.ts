@@ -1,4 +1,4 @@
-import { access, constants, mkdir } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { TwillError } from '../../errors.js';
 import { withInterrupt } from '../lab/interrupt.js';
@@ -10,6 +10,7 @@ import { MAX_FAKE_PEERS } from '../scripts/scale-peers.js';
 import { SCALE_DRIVER_PROGRAM } from './scale-lab.js';
 import { DEFAULT_BACKENDS, DEFAULT_PEERS, parseBackends, parsePeers } from './scale-plan.js';
 import { summarizeScale, type ScaleSettings } from './scale-results.js';
+import { ensureWritableDir } from './report-files.js';
 import { writeScaleReportFiles } from './scale-report-files.js';
 import { runScale } from './scale-run.js';
 import { renderScaleTables } from './scale-table.js';
@@ -43,12 +44,7 @@ async function preflight(settings: ScaleSettings, lab: string, out: string | und
   await access(SCALE_DRIVER_PROGRAM).catch((e: unknown) => {
     throw new TwillError('TWILL_ERR_KERNEL_NOT_FOUND', `the scale driver ${SCALE_DRIVER_PROGRAM} is missing (run "npm run build")`, { cause: e });
   });
-  if (out !== undefined) {
-    await mkdir(out, { recursive: true });
-    await access(out, constants.W_OK).catch((e: unknown) => {
-      throw new TwillError('TWILL_ERR_OPTION_INVALID', `--out ${out} is not writable`, { cause: e });
-    });
-  }
+  if (out !== undefined) await ensureWritableDir(out);
 }
 
 async function scale(flags: ScaleFlags): Promise<void> {

@@ -12,6 +12,7 @@
 import { containsNet, formatCidr, formatIp, parseCidr } from '../../lib/ipv4.js';
 import { formatLeaseValue, leaseKey } from '../../subnet/lease-format.js';
 import type { LeaseAttrs } from '../../subnet/types.js';
+import { prng } from '../../lib/prng.js';
 
 export const SCALE_NETWORK = '10.0.0.0/8';
 export const SCALE_SUBNET_LEN = 24;
@@ -108,18 +109,6 @@ export interface ChurnPlan {
   readonly changes: readonly ChurnChange[];
   /** What is present after the last change: index → generation. */
   readonly final: ReadonlyMap<number, number>;
-}
-
-/** mulberry32: a small seeded PRNG, so that two runs churn alike. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
