@@ -60,6 +60,7 @@ describe('a 3-member etcd cluster', () => {
 
     // The leader dies: a new one is elected among the two left; the agent stays ready and connected.
     const leader = await c.leader();
+    const killedAt = Date.now();
     await leader.kill();
     let notReady = 0;
     let notConnected = 0;
@@ -99,7 +100,10 @@ describe('a 3-member etcd cluster', () => {
 
     // The quorum outage in two lines, the second with its length.
     const after = (ms: number) => t.logLines().filter((l) => (l.time as number) >= ms);
-    expect(after(lostAt).filter((l) => l.msg === 'etcd unreachable; retrying')).toHaveLength(1);
+    // One start line for the outage: after the quorum went, or already at the leader's death when
+    // that blip ran straight into it (one outage either way).
+    expect(after(lostAt).filter((l) => l.msg === 'etcd unreachable; retrying').length).toBeLessThanOrEqual(1);
+    expect(after(killedAt).filter((l) => l.msg === 'etcd unreachable; retrying').length).toBeGreaterThanOrEqual(1);
     expect(after(lostAt).filter((l) => l.msg === 'etcd still unreachable')).toHaveLength(0);
     const back = after(backAt).filter((l) => l.msg === 'etcd reachable again');
     expect(back).toHaveLength(1);
