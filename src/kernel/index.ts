@@ -1,4 +1,6 @@
 import { exec } from './exec.js';
+import { spawnMonitor, type MonitorFn } from './monitor.js';
+import { routeEventFeed } from './route-monitor.js';
 import { createIptablesOps, type IptablesOps } from './iptables.js';
 import { createLinkOps, type LinkOps } from './links.js';
 import { createNftOps, type NftOps } from './nft.js';
@@ -6,6 +8,8 @@ import { createRouteOps, type ExecFn, type RouteOps } from './routes.js';
 import { createSysctl, type ProcFs, type SysctlOps } from './sysctl.js';
 
 export { TWILL_ROUTE_PROTO } from './routes.js';
+export type { Feed, FeedHandlers, FeedStarter, MonitorFn } from './monitor.js';
+export { inMainTable, parseKernelEvent, type KernelEvent } from './route-monitor.js';
 export type { BatchFailure, BatchResult, ExecFn, KernelRoute, RouteChange, RouteLookup, RouteOps } from './routes.js';
 export type { IptablesOps } from './iptables.js';
 export type { LinkInfo, LinkOps } from './links.js';
@@ -27,18 +31,21 @@ export interface KernelOptions {
   readonly netns?: string;
   /** Replaces exec() (unit tests feed canned ip output). */
   readonly exec?: ExecFn;
+  /** Replaces the long-lived monitors (`ip monitor`, `nft monitor`); without it, an injected exec means none. */
+  readonly monitor?: MonitorFn;
   /** Replaces /proc/sys access when no netns is set (unit tests). */
   readonly procFs?: ProcFs;
 }
 
 export function createKernel(opts: KernelOptions = {}): Kernel {
   const run = opts.exec ?? exec;
+  const monitor = opts.monitor ?? (opts.exec ? undefined : spawnMonitor);
   return {
     netns: opts.netns,
-    routes: createRouteOps(run, opts.netns),
+    routes: { ...createRouteOps(run, opts.netns), ...(monitor ? { events: routeEventFeed(monitor, opts.netns) } : {}) },
     links: createLinkOps(run, opts.netns),
     sysctl: createSysctl(run, opts.netns, opts.procFs),
-    nft: createNftOps(run, opts.netns),
+    nft: createNftOps(run, opts.netns, monitor),
     iptables: createIptablesOps(run, opts.netns),
   };
 }

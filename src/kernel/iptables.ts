@@ -11,6 +11,8 @@ export interface IptablesOps {
   insert(table: string, chain: string, position: number, spec: readonly string[]): Promise<void>;
   /** Deletes the first rule matching `spec` exactly. */
   delete(table: string, chain: string, spec: readonly string[]): Promise<void>;
+  /** True when iptables is iptables-nft (its changes then show in `nft monitor`); false for legacy. */
+  usesNftables(): Promise<boolean>;
 }
 
 export function createIptablesOps(run: ExecFn, netns?: string): IptablesOps {
@@ -24,6 +26,10 @@ export function createIptablesOps(run: ExecFn, netns?: string): IptablesOps {
     },
     async delete(table, chain, spec) {
       await run('iptables', ['-w', '-t', table, '-D', chain, ...spec], ns);
+    },
+    async usesNftables() {
+      // "iptables v1.8.9 (nf_tables)" or "iptables v1.8.9 (legacy)".
+      return (await run('iptables', ['-V'], ns)).stdout.includes('nf_tables');
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { FeedStarter, MonitorFn } from './monitor.js';
 import type { ExecFn } from './routes.js';
 
 /** nftables, bound to one namespace: list a table, replace rulesets with `nft -f -`, delete a table. */
@@ -8,9 +9,11 @@ export interface NftOps {
   listTable(family: string, name: string): Promise<string | null>;
   /** Runs a script as one transaction (`nft -f -`): all of it applies or none. */
   apply(script: string): Promise<void>;
+  /** Every ruleset change, one line each (`nft monitor`); absent where changes cannot be watched. */
+  readonly events?: FeedStarter<string>;
 }
 
-export function createNftOps(run: ExecFn, netns?: string): NftOps {
+export function createNftOps(run: ExecFn, netns?: string, monitor?: MonitorFn): NftOps {
   const ns = netns === undefined ? {} : { netns };
   const tables = async (family: string): Promise<string[]> => {
     const res = await run('nft', ['list', 'tables', family], ns);
@@ -29,5 +32,16 @@ export function createNftOps(run: ExecFn, netns?: string): NftOps {
     async apply(script) {
       await run('nft', ['-f', '-'], { ...ns, input: script });
     },
+    ...(monitor ? { events: nftEventFeed(monitor, netns) } : {}),
   };
+}
+
+/** `nft monitor`, without its "# new generation" comments. */
+function nftEventFeed(monitor: MonitorFn, netns: string | undefined): FeedStarter<string> {
+  return (handlers) =>
+    monitor('nft', ['monitor'], netns, {
+      event: (line) => line !== '' && !line.startsWith('#') && handlers.event(line),
+      lost: (reason) => handlers.lost(reason),
+      end: (err) => handlers.end(err),
+    });
 }

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { TwillError } from '../errors.js';
 import { formatCidr, parseCidr, parseIp } from '../lib/ipv4.js';
 import type { exec } from './exec.js';
+import type { FeedStarter } from './monitor.js';
+import type { KernelEvent } from './route-monitor.js';
 
 /** The signature of exec(); injected so that tests can fake ip's answers. */
 export type ExecFn = typeof exec;
@@ -53,6 +55,8 @@ export interface RouteOps {
   get(ip: string): Promise<RouteLookup | null>;
   /** `get` for many addresses in one process; null where there is no route. */
   getMany(ips: readonly string[]): Promise<Map<string, RouteLookup | null>>;
+  /** Route, link and address changes as they happen; absent where they cannot be watched. */
+  readonly events?: FeedStarter<KernelEvent>;
 }
 
 /** Parses ip's `-json` output against a schema; anything unexpected is a command failure. */

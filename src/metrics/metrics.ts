@@ -124,13 +124,16 @@ function registerStateMetrics(registers: Registry[], status: () => AgentStatus, 
   );
 }
 
+/** How often the event-loop lag is sampled: prom-client's 10 ms default alone cost an idle agent 0.6 % of a core. */
+const EVENT_LOOP_SAMPLE_MS = 100;
+
 /**
  * prom-client's process and Node.js metrics, less three gauges named *_total that
  * `promtool check metrics` rejects ("non-counter metrics should not have _total suffix");
  * their per-type twins (nodejs_active_handles{type}, ...) stay.
  */
 function addProcessMetrics(registry: Registry): void {
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
 }
 

@@ -1,12 +1,16 @@
+import { KeptFeed } from '../lib/kept-feed.js';
 import { ReconcileLoop } from '../lib/reconcile-loop.js';
 import { errorCode, isTransient, isTwillError, type ErrorCode } from '../errors.js';
 import type { Kernel } from '../kernel/index.js';
 import type { Logger } from '../log.js';
 import { FORWARD_CHAIN, FORWARD_TABLE, forwardRuleSpecs, parseForwardChain, planForward, type RuleSpec } from './forward-rules.js';
 import { normalizeNft, renderTwillTable, replaceScript, tableDrift, TWILL_NFT_FAMILY, TWILL_NFT_TABLE } from './nft-ruleset.js';
+import { touchesTrafficRules } from './rule-events.js';
 
 /** Half the 10 s promise: a table or rule deleted by hand is back well within it. */
 export const DEFAULT_RULES_RESYNC_MS = 5_000;
+/** The same while ruleset changes are watched (`nft monitor`): a safety net. */
+export const DEFAULT_RULES_WATCHED_RESYNC_MS = 60_000;
 
 export type RepairKind = 'nft-table' | 'forward-rules';
 
@@ -18,6 +22,7 @@ export interface TrafficRulesOptions {
   readonly ipMasq: boolean;
   readonly forwardRules: boolean;
   readonly resyncMs?: number;
+  readonly watchedResyncMs?: number;
   /** Called on each repair of drift (for metrics); the count is also in status(). */
   readonly onRepair?: (kind: RepairKind) => void;
 }
@@ -32,12 +37,16 @@ export interface TrafficRulesStatus {
 
 /**
  * Keeps twill's traffic rules in place: the ip-masq table (nft) and the forward ACCEPT rules
- * (iptables FORWARD). Reconciled at start, on a lease change and every 5 s; logs only on change.
+ * (iptables FORWARD). Reconciled at start, on a lease change, when `nft monitor` shows a change
+ * to them, and every 5 s (every 60 s while that works); logs only on change.
  * Rules stay when the agent stops, like routes; `twill agent --cleanup` removes them.
  */
 export class TrafficRules {
   private readonly log: Logger;
   private readonly loop: ReconcileLoop;
+  private readonly events: KeptFeed<string> | null;
+  /** Whether `nft monitor` shows changes to the forward rules: not when iptables is legacy. */
+  private forwardWatched = false;
   private subnet: string | null = null;
   /** What we last applied or found in place; undefined before the first look. */
   private tableInPlace: string | null | undefined = undefined;
@@ -50,7 +59,9 @@ export class TrafficRules {
 
   constructor(private readonly opts: TrafficRulesOptions) {
     this.log = opts.logger.child({ component: 'traffic-rules' });
-    this.loop = new ReconcileLoop(() => this.reconcile(), opts.resyncMs ?? DEFAULT_RULES_RESYNC_MS);
+    const [fastMs, slowMs] = [opts.resyncMs ?? DEFAULT_RULES_RESYNC_MS, opts.watchedResyncMs ?? DEFAULT_RULES_WATCHED_RESYNC_MS];
+    this.loop = new ReconcileLoop(() => this.reconcile(), () => (this.watched() ? slowMs : fastMs));
+    this.events = this.watchRules();
   }
 
   /** The first reconcile; throws only what retrying cannot fix (nft missing with --ip-masq). */
@@ -60,7 +71,9 @@ export class TrafficRules {
       if (!isTransient(err)) throw err;
       this.report(err);
     });
+    this.forwardWatched = !this.opts.forwardRules || (await this.opts.kernel.iptables.usesNftables().catch((err: unknown) => isTwillError(err, 'TWILL_ERR_KERNEL_NOT_FOUND')));
     this.loop.start();
+    this.events?.start();
   }
 
   /** The lease changed: rules for the old subnet go, in the same transaction as the new ones come. */
@@ -75,11 +88,31 @@ export class TrafficRules {
   }
 
   async stop(): Promise<void> {
+    this.events?.stop();
     await this.loop.stop();
   }
 
   status(): TrafficRulesStatus {
     return { ipMasq: this.opts.ipMasq, forwardRules: this.opts.forwardRules, repairs: this.repairs, lastError: this.lastError };
+  }
+
+  private watched(): boolean {
+    return this.forwardWatched && this.events?.trusted === true;
+  }
+
+  private watchRules(): KeptFeed<string> | null {
+    const start = this.opts.kernel.nft.events;
+    if (!start) return null;
+    const now = () => {
+      this.loop.reschedule();
+      void this.loop.run();
+    };
+    return new KeptFeed({
+      start,
+      event: (line) => touchesTrafficRules(line) && now(),
+      gap: now,
+      failed: (err) => this.log.debug({ err, code: errorCode(err) }, 'ruleset changes not watched; re-reading the rules every 5 s until they are'),
+    });
   }
 
   private async reconcile(): Promise<void> {

@@ -46,13 +46,15 @@ async function setupTopology(): Promise<void> {
 }
 
 const logs: { msg: string; subnet?: string; ns: string }[] = [];
-function startBackend(ns: string, own: Lease): { backend: Backend; kernel: Kernel } {
+/** A watches route events (`ip monitor`) and polls only hourly; B cannot watch and polls every RESYNC_MS. */
+function startBackend(ns: string, own: Lease, watch: boolean): { backend: Backend; kernel: Kernel } {
   const stream = { write: (s: string) => logs.push({ ...(JSON.parse(s) as { msg: string }), ns }) };
-  const kernel = createKernel({ netns: ns });
+  const real = createKernel({ netns: ns });
+  const kernel = watch ? real : { ...real, routes: { ...real.routes, events: undefined } };
   const network = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'host-gw', raw: {} } };
   const iface = { name: 'eth0', address: own.attrs.publicIP, mtu: 1500 };
   const ctx = { logger: createLogger({ stream }), network, ownLease: own, iface, kernel, options: {}, flags: {} };
-  return { backend: createHostGwBackend(ctx, { resyncMs: RESYNC_MS }), kernel };
+  return { backend: createHostGwBackend(ctx, { resyncMs: RESYNC_MS, watchedResyncMs: 3_600_000 }), kernel };
 }
 
 async function ourRoutes(ns: string): Promise<Record<string, string>> {
@@ -75,8 +77,8 @@ describe.skipIf(process.getuid?.() !== 0)('host-gw on a real kernel (namespaces)
   beforeAll(async () => {
     try {
       await setupTopology();
-      a = startBackend(A, LEASE_A);
-      const b = startBackend(B, LEASE_B);
+      a = startBackend(A, LEASE_A, true);
+      const b = startBackend(B, LEASE_B, false);
       nodes.push(a.backend, b.backend);
       for (const n of nodes) await n.start();
       await Promise.all(nodes.map((n) => n.applyPeerChanges(SNAPSHOT)));
@@ -125,10 +127,23 @@ describe.skipIf(process.getuid?.() !== 0)('host-gw on a real kernel (namespaces)
     expect((await nsRoutes(A)).some((r) => r.dst === '10.244.3.0/24')).toBe(false);
   });
 
-  it('puts back a route deleted by hand within the resync interval', async () => {
+  it('puts back a route deleted by hand at once where route events are watched, within the resync interval where not', async () => {
     await nsIp(A, ['route', 'del', '10.244.2.0/24']);
-    expect(await ourRoutes(A)).toEqual({});
-    await waitFor(async () => (await ourRoutes(A))['10.244.2.0/24'] !== undefined, 4 * RESYNC_MS);
+    await nsIp(B, ['route', 'del', '10.244.1.0/24']);
+    expect(await ourRoutes(B)).toEqual({});
+    // A polls hourly: only the event can bring the route back this fast.
+    await waitFor(async () => (await ourRoutes(A))['10.244.2.0/24'] !== undefined, 1_000);
+    await waitFor(async () => (await ourRoutes(B))['10.244.1.0/24'] !== undefined, 4 * RESYNC_MS);
+  });
+
+  it('puts its routes back when the device comes back up (the kernel drops them without an event)', async () => {
+    await nsIp(A, ['link', 'set', 'eth0', 'down']);
+    await waitFor(async () => (await ourRoutes(A))['10.244.2.0/24'] === undefined, 1_000);
+    await nsIp(A, ['link', 'set', 'eth0', 'up']);
+    await waitFor(async () => (await ourRoutes(A))['10.244.2.0/24'] !== undefined, 2_000);
+    expect(await ourRoutes(A)).toEqual({ '10.244.2.0/24': 'via 198.18.0.12 dev eth0' });
+    // The kernel dropped the node's other routes through eth0 too: put the fixture back.
+    await nsIp(A, ['-batch', '-'], 'route add 198.19.0.0/16 via 198.18.0.1 dev eth0\nroute add 10.244.50.0/24 via 198.18.0.12 dev eth0\n');
   });
 
   it('deletes the route of a removed peer; stop() leaves the others in place', async () => {

@@ -48,6 +48,7 @@ export function fakeKernel(opts: { iface?: LinkInfo; order?: string[] } = {}): F
       listChain: async (table, chain) => (record(`iptables.listChain ${table} ${chain}`), `-P ${chain} ACCEPT\n`),
       insert: async (table, chain) => record(`iptables.insert ${table} ${chain}`),
       delete: async (table, chain) => record(`iptables.delete ${table} ${chain}`),
+      usesNftables: async () => true,
     },
   };
   return { kernel, calls, routeBatches };

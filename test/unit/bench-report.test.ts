@@ -254,7 +254,7 @@ describe('bench plan', () => {
 
   it('plans a join for a free subnet and an unused underlay address', () => {
     const state = {
-      etcd: { ns: 'twl-b-etcd', endpoint: 'http://198.18.0.2:2379', pid: 1 },
+      etcd: { ns: 'twl-b-etcd', endpoint: 'http://198.18.0.2:2379', members: [{ name: 'etcd1', endpoint: 'http://198.18.0.2:2379', pid: 1 }] },
       options: { name: 'b', hosts: 2, podsPerHost: 1, backend: 'udp' as const, topology: 'flat' as const, dir: '/tmp/x' },
       hosts: [
         { id: 'h1', ns: 'twl-b-h1', ip: '198.18.0.11', segment: 'A', pid: 1, subnet: '10.244.254.0/24' },

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Backend } from '../../src/backend/backend.js';
 import { createHostGwBackend, DEFAULT_L2_MAX_AGE_MS, DEFAULT_RESYNC_MS } from '../../src/backend/host-gw/index.js';
 import { TwillError } from '../../src/errors.js';
-import type { BatchFailure, Kernel, KernelRoute, RouteChange, RouteLookup, RouteOps } from '../../src/kernel/index.js';
+import type { BatchFailure, FeedHandlers, FeedStarter, Kernel, KernelEvent, KernelRoute, RouteChange, RouteLookup, RouteOps } from '../../src/kernel/index.js';
 import { createLogger } from '../../src/log.js';
 import { parseCidr } from '../../src/lib/ipv4.js';
 import type { Lease, LeaseEvent } from '../../src/subnet/types.js';
@@ -42,6 +42,12 @@ class FakeRoutes implements RouteOps {
 
   lists = 0;
   lookupCalls = 0;
+  /** Route events, when the test watches them; apply() echoes its changes into them like the kernel. */
+  events?: FeedStarter<KernelEvent>;
+  feed: FeedHandlers<KernelEvent> | null = null;
+  emit(deleted: boolean, route: KernelRoute & { proto: number }): void {
+    this.feed?.event({ kind: 'route', deleted, table: 254, route });
+  }
 
   applyFails = false;
 
@@ -51,8 +57,13 @@ class FakeRoutes implements RouteOps {
     const failed: BatchFailure[] = [];
     for (const c of changes) {
       if (this.failing.has(c.dst)) failed.push({ change: c, line: `route ${c.op} ${c.dst}`, reason: 'RTNETLINK answers: Invalid argument' });
-      else if (c.op === 'replace') this.table.set(c.dst, { dst: c.dst, gateway: c.gateway, dev: c.dev, proto: c.proto });
-      else if (this.table.get(c.dst)?.proto === c.proto) this.table.delete(c.dst);
+      else if (c.op === 'replace') {
+        this.table.set(c.dst, { dst: c.dst, gateway: c.gateway, dev: c.dev, proto: c.proto });
+        this.emit(false, this.table.get(c.dst)!);
+      } else if (this.table.get(c.dst)?.proto === c.proto) {
+        this.emit(true, this.table.get(c.dst)!);
+        this.table.delete(c.dst);
+      }
     }
     return Promise.resolve({ failed });
   }
@@ -77,8 +88,10 @@ const OWN = lease('10.244.1.0/24', '198.18.0.11');
 const B = lease('10.244.2.0/24', '198.18.0.12');
 const C = lease('10.244.3.0/24', '198.19.5.20');
 
-function setup(opts: { resyncMs?: number } = {}) {
+function setup(opts: { resyncMs?: number; watchedResyncMs?: number; watch?: boolean | FeedStarter<KernelEvent> } = {}) {
   const routes = new FakeRoutes();
+  if (opts.watch === true) routes.events = (h) => ((routes.feed = h), { stop: () => void (routes.feed = null) });
+  else if (opts.watch) routes.events = opts.watch;
   const logs: { msg: string; level: number; subnet?: string; component?: string }[] = [];
   const logger = createLogger({ level: 'debug', stream: { write: (s: string) => logs.push(JSON.parse(s) as (typeof logs)[number]) } });
   const kernel = { netns: undefined, routes } as unknown as Kernel;
@@ -87,7 +100,7 @@ function setup(opts: { resyncMs?: number } = {}) {
   const now = () => new Date('2025-01-02T03:04:05.000Z');
   const observed = { reconciles: [] as number[], changes: [] as string[] };
   const observer = { reconcileDuration: (s: number) => observed.reconciles.push(s), routeChange: (op: string, result: string) => observed.changes.push(`${op} ${result}`) };
-  const backend: Backend = createHostGwBackend({ logger, network, ownLease: OWN, iface, kernel, options: {}, flags: {}, observer }, { ...opts, now });
+  const backend: Backend = createHostGwBackend({ logger, network, ownLease: OWN, iface, kernel, options: {}, flags: {}, observer }, { resyncMs: opts.resyncMs, watchedResyncMs: opts.watchedResyncMs, now });
   const messages = (msg: string) => logs.filter((l) => l.msg === msg);
   const table = () => Object.fromEntries([...routes.table.values()].map((r) => [r.dst, `${r.gateway ?? '-'} ${r.proto}`]));
   return { routes, logs, messages, backend, table, observed };
@@ -296,5 +309,44 @@ describe('host-gw backend', () => {
     expect(t.routes.lookupCalls).toBe(4);
     await vi.advanceTimersByTimeAsync(DEFAULT_L2_MAX_AGE_MS);
     expect(t.routes.lookupCalls).toBe(6);
+  });
+});
+
+describe('host-gw backend, watching route events', () => {
+  it('repairs drift as the kernel reports it, takes its own changes as echoes, and polls slowly while the watch works', async () => {
+    vi.useFakeTimers();
+    const t = setup({ watch: true, resyncMs: 5_000, watchedResyncMs: 60_000 });
+    backend = t.backend;
+    await t.backend.start();
+    await t.backend.applyPeerChanges([added(OWN), added(B)]);
+    expect(t.routes.lists).toBe(1);
+    await vi.advanceTimersByTimeAsync(1_000); // trusted now: one full pass to cover the start
+    expect(t.routes.lists).toBe(2);
+    await t.backend.applyPeerChanges([added(lease('10.244.5.0/24', '198.18.0.15'))]); // echoed, incremental
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(t.routes.lists).toBe(2); // no timed pass, no pass for our own echoes
+    const b = t.routes.table.get('10.244.2.0/24')!;
+    t.routes.table.delete(b.dst);
+    t.routes.emit(true, b); // deleted by hand
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.routes.lists).toBe(3);
+    expect(t.table()['10.244.2.0/24']).toBe('198.18.0.12 116');
+    t.routes.feed!.event({ kind: 'device', deleted: false, dev: 'eth0' }); // our device went down or up
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.routes.lists).toBe(4);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(t.routes.lists).toBe(5); // the safety pass
+  });
+
+  it('polls every resyncMs again, and says so once, while the watch cannot run', async () => {
+    vi.useFakeTimers();
+    const t = setup({ watch: (h) => (h.end(new Error('cannot run ip')), { stop: () => undefined }), resyncMs: 5_000, watchedResyncMs: 60_000 });
+    backend = t.backend;
+    await t.backend.start();
+    await t.backend.applyPeerChanges([added(OWN), added(B)]);
+    const lists = t.routes.lists;
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(t.routes.lists - lists).toBeGreaterThanOrEqual(4);
+    expect(t.messages('route events not watched; re-reading the kernel every resync until they are')).toHaveLength(1);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isTwillError } from '../../src/errors.js';
 import { parseNetnsList, vethIntoNetnsLines } from '../../src/tools/kernel/netns.js';
 import { agentArgs } from '../../src/tools/lab/agents.js';
-import { etcdArgs } from '../../src/tools/lab/etcd.js';
+import { etcdMemberArgs } from '../../src/tools/lab/etcd-members.js';
 import { isLabNamespace, labPrefix, parseIntOption, teardownRank, validateLabName } from '../../src/tools/lab/naming.js';
 import { networkConfigJson, parseBackend, planLab, planNamespaces } from '../../src/tools/lab/topology.js';
 import { wiringBatches } from '../../src/tools/lab/wiring.js';
@@ -111,7 +111,7 @@ describe('lab wiring batches', () => {
 
 describe('lab daemon command lines', () => {
   it('etcd listens for clients on the underlay address only, peers on loopback', () => {
-    const args = etcdArgs(plan, '/d/etcd/data').join(' ');
+    const args = etcdMemberArgs(plan.etcd.members[0]!, plan.etcd.members, '/d/etcd/data').join(' ');
     expect(args).toContain('--listen-client-urls http://198.18.0.2:2379');
     expect(args).toContain('--listen-peer-urls http://127.0.0.1:2380');
     expect(args).toContain('--data-dir /d/etcd/data');

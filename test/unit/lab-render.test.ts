@@ -56,7 +56,7 @@ describe('lab status rendering', () => {
     version: 1,
     phase: 'up',
     options: { name: 'x', hosts: 2, podsPerHost: 1, backend: 'host-gw', topology: 'flat', dir: '/tmp/twill-lab/x' },
-    etcd: { ns: 'twl-x-etcd', endpoint: 'http://198.18.0.2:2379', pid: 10 },
+    etcd: { ns: 'twl-x-etcd', endpoint: 'http://198.18.0.2:2379', members: [{ name: 'etcd1', endpoint: 'http://198.18.0.2:2379', pid: 10 }] },
     prometheus: null,
     hosts: [
       { id: 'h1', ns: 'twl-x-h1', ip: '198.18.0.11', segment: 'A', pid: 11, subnet: '10.244.3.0/24' },
@@ -70,7 +70,7 @@ describe('lab status rendering', () => {
   const status: LabStatus = {
     state,
     underlay: planUnderlay('x', 'flat'),
-    etcd: { pid: 10, alive: true },
+    etcd: [{ name: 'etcd1', endpoint: 'http://198.18.0.2:2379', pid: 10, alive: true, leads: null }],
     hosts: [
       { id: 'h1', ns: 'twl-x-h1', segment: 'A', ip: '198.18.0.11', subnet: '10.244.3.0/24', agent: { pid: 11, alive: true } },
       { id: 'h2', ns: 'twl-x-h2', segment: 'A', ip: '198.18.0.12', subnet: 'no subnet.env', agent: { pid: 12, alive: false } },

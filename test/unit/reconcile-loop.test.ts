@@ -57,3 +57,25 @@ describe('ReconcileLoop', () => {
     expect(stopped).toBe(true);
   });
 });
+
+describe('ReconcileLoop period', () => {
+  it('reads the period before each wait, and reschedule() waits the new one from now', async () => {
+    vi.useFakeTimers();
+    let passes = 0;
+    let period = 1_000;
+    const loop = new ReconcileLoop(async () => void passes++, () => period);
+    loop.start();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(passes).toBe(2);
+    period = 60_000; // e.g. changes are watched now
+    await vi.advanceTimersByTimeAsync(1_000); // the wait already begun still ends
+    expect(passes).toBe(3);
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(passes).toBe(3);
+    period = 1_000;
+    loop.reschedule(); // e.g. the watch was lost: poll fast again at once
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(passes).toBe(4);
+    await loop.stop();
+  });
+});

@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TwillError } from '../../src/errors.js';
-import type { IptablesOps, Kernel, NftOps } from '../../src/kernel/index.js';
+import type { FeedHandlers, FeedStarter, IptablesOps, Kernel, NftOps } from '../../src/kernel/index.js';
 import { forwardRuleSpecs } from '../../src/rules/forward-rules.js';
 import { renderTwillTable } from '../../src/rules/nft-ruleset.js';
+import { touchesTrafficRules } from '../../src/rules/rule-events.js';
 import { TrafficRules, type RepairKind } from '../../src/rules/traffic-rules.js';
 import { memoryLogger } from '../support/logger.js';
 
@@ -10,7 +11,7 @@ const N = '10.244.0.0/16';
 const notFound = (cmd: string) => new TwillError('TWILL_ERR_KERNEL_NOT_FOUND', `cannot run ${cmd}`);
 
 /** nft and iptables over in-memory state: the table's text, and the FORWARD chain's rules. */
-function fakeKernel(opts: { noNft?: boolean; noIptables?: boolean } = {}) {
+function fakeKernel(opts: { noNft?: boolean; noIptables?: boolean; legacy?: boolean; events?: FeedStarter<string> } = {}) {
   const state = { table: null as string | null, chain: ['-P FORWARD DROP', '-A FORWARD -j DOCKER-USER'], applied: 0 };
   const nft: NftOps = {
     async tables() {
@@ -27,6 +28,7 @@ function fakeKernel(opts: { noNft?: boolean; noIptables?: boolean } = {}) {
       const body = script.split('delete table ip twill\n')[1] ?? '';
       state.table = body.trim() === '' ? null : body;
     },
+    ...(opts.events ? { events: opts.events } : {}),
   };
   const iptables: IptablesOps = {
     async listChain() {
@@ -41,15 +43,20 @@ function fakeKernel(opts: { noNft?: boolean; noIptables?: boolean } = {}) {
       if (i < 0) throw new TwillError('TWILL_ERR_KERNEL_COMMAND', 'Bad rule');
       state.chain.splice(i, 1);
     },
+    async usesNftables() {
+      if (opts.noIptables) throw notFound('iptables');
+      return !opts.legacy;
+    },
   };
   return { state, kernel: { nft, iptables } as Pick<Kernel, 'nft' | 'iptables'> };
 }
 
-function setup(opts: { ipMasq?: boolean; forwardRules?: boolean; noNft?: boolean; noIptables?: boolean } = {}) {
+function setup(opts: { ipMasq?: boolean; forwardRules?: boolean; noNft?: boolean; noIptables?: boolean; legacy?: boolean; events?: FeedStarter<string>; resyncMs?: number } = {}) {
   const { state, kernel } = fakeKernel(opts);
   const { logger, lines } = memoryLogger();
   const repairs: RepairKind[] = [];
-  const rules = new TrafficRules({ kernel, logger, network: N, ipMasq: opts.ipMasq ?? true, forwardRules: opts.forwardRules ?? true, resyncMs: 3_600_000, onRepair: (k) => repairs.push(k) });
+  const resync = { resyncMs: opts.resyncMs ?? 3_600_000, watchedResyncMs: 3_600_000 };
+  const rules = new TrafficRules({ kernel, logger, network: N, ipMasq: opts.ipMasq ?? true, forwardRules: opts.forwardRules ?? true, ...resync, onRepair: (k) => repairs.push(k) });
   const msgs = () => lines().filter((l) => l.component === 'traffic-rules').map((l) => l.msg);
   return { state, kernel, rules, repairs, msgs, lines };
 }
@@ -167,5 +174,79 @@ describe('traffic rules', () => {
     const warned = t.lines().filter((l) => l.msg === 'traffic rules not reconciled; retrying');
     expect(warned.map((l) => l.code)).toEqual(['TWILL_ERR_KERNEL_COMMAND', 'TWILL_ERR_UNEXPECTED']);
     expect(t.rules.status().lastError).toBe('not a TwillError (attempt 5)'); // the status keeps the latest text
+  });
+});
+
+/** `nft monitor` as the test drives it. */
+function nftMonitor() {
+  const feeds: FeedHandlers<string>[] = [];
+  let broken = false;
+  const start: FeedStarter<string> = (h) => {
+    feeds.push(h);
+    if (broken) h.end(new Error('cannot run nft'));
+    return { stop: () => undefined };
+  };
+  /** Ends the feed, and every later one at once (nft monitor cannot run any more). */
+  const breakFeed = () => ((broken = true), feeds.at(-1)!.end(new Error('nft exited')));
+  return { start, line: (l: string) => feeds.at(-1)!.event(l), breakFeed };
+}
+
+describe('traffic rules, watching nft monitor', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('repairs at once when a line touches its rules, ignores other chains, and polls slowly only while the watch works', async () => {
+    vi.useFakeTimers();
+    const mon = nftMonitor();
+    const t = setup({ events: mon.start, resyncMs: 5_000 });
+    await t.rules.start('10.244.1.0/24');
+    await vi.advanceTimersByTimeAsync(1_000); // the watch is trusted after 1 s
+    t.state.table = null;
+    mon.line('add rule ip filter DOCKER-USER counter return'); // another chain: not ours
+    await vi.advanceTimersByTimeAsync(20_000); // no timed pass while watched (the watched period is an hour here)
+    expect(t.state.table).toBeNull();
+    mon.line('delete table ip twill');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state.table).not.toBeNull();
+    t.state.chain.splice(1, 1);
+    mon.line('delete rule ip filter FORWARD handle 7');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state.chain).toEqual(['-P FORWARD DROP', ...ours(), '-A FORWARD -j DOCKER-USER']);
+    expect(t.repairs).toEqual(['nft-table', 'forward-rules']);
+    mon.breakFeed(); // the watch is lost for good: back to the 5 s poll
+    await vi.advanceTimersByTimeAsync(0);
+    t.state.table = null; // deleted after the pass the loss triggered
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(t.state.table).not.toBeNull();
+    await t.rules.stop();
+  });
+
+  it('keeps polling every resync when iptables is legacy (its changes never show in nft monitor)', async () => {
+    vi.useFakeTimers();
+    const mon = nftMonitor();
+    const t = setup({ events: mon.start, resyncMs: 5_000, legacy: true });
+    await t.rules.start('10.244.1.0/24');
+    await vi.advanceTimersByTimeAsync(1_000);
+    t.state.chain.splice(1, 1);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(t.state.chain).toEqual(['-P FORWARD DROP', ...ours(), '-A FORWARD -j DOCKER-USER']);
+    await t.rules.stop();
+  });
+});
+
+describe('touchesTrafficRules', () => {
+  it('picks the lines of nft monitor that can touch twill’s table or the forward rules', () => {
+    const yes = [
+      'add table ip twill',
+      'delete rule ip twill postrouting handle 2',
+      'delete chain ip twill postrouting',
+      'insert rule ip filter FORWARD ip saddr 10.5.0.0/16 counter packets 0 bytes 0 accept',
+      'delete rule ip filter FORWARD handle 2',
+      'delete chain ip filter FORWARD',
+      'delete table ip filter',
+      'flush ruleset',
+    ];
+    const no = ['add rule ip filter DOCKER-USER counter return', 'add table ip nat', 'add rule ip nat POSTROUTING masquerade', 'add table ip6 twill2', 'add chain ip filter FORWARDX'];
+    expect(yes.filter((l) => !touchesTrafficRules(l))).toEqual([]);
+    expect(no.filter((l) => touchesTrafficRules(l))).toEqual([]);
   });
 });

@@ -1,11 +1,13 @@
-import { TWILL_ROUTE_PROTO, type BatchFailure, type KernelRoute, type RouteChange } from '../../kernel/index.js';
+import { TWILL_ROUTE_PROTO, type BatchFailure, type KernelEvent, type KernelRoute, type RouteChange } from '../../kernel/index.js';
 import type { Logger } from '../../log.js';
 import { errorCode } from '../../errors.js';
 import { formatCidr } from '../../lib/ipv4.js';
+import { KeptFeed } from '../../lib/kept-feed.js';
 import { ReconcileLoop } from '../../lib/reconcile-loop.js';
 import type { Lease, LeaseEvent } from '../../subnet/types.js';
 import type { PeerState, BackendStatus } from '../../status/types.js';
 import type { Backend, BackendContext } from '../backend.js';
+import { judgeKernelEvent } from './kernel-events.js';
 import { L2Cache } from './l2-cache.js';
 import { PeerStatusTable } from './peer-status.js';
 import { asPeer, HOST_GW_TYPE, planRoutes, planSubnets, validPublicIP, type DesiredRoute, type Peer, type Self } from './route-plan.js';
@@ -13,11 +15,16 @@ import { logRouteChanges } from './route-log.js';
 
 /** How often the kernel is re-read and repaired, so that a route deleted by hand comes back. */
 export const DEFAULT_RESYNC_MS = 5_000; // half the 10 s promise, so a route deleted by hand is back well within it
+/** The same while route events are watched (`ip monitor`): drift is repaired as it happens, this is a safety net. */
+export const DEFAULT_WATCHED_RESYNC_MS = 60_000;
 /** How long an L2 verdict is trusted when the node's own routes do not change. */
 export const DEFAULT_L2_MAX_AGE_MS = 60_000;
+/** The same while route events are watched: a change to the node's routes or device re-judges at once. */
+export const WATCHED_L2_MAX_AGE_MS = 600_000;
 
 export interface HostGwOptions {
   readonly resyncMs?: number;
+  readonly watchedResyncMs?: number;
   readonly l2MaxAgeMs?: number;
   /** Clock for `since` in status() (tests). */
   readonly now?: () => Date;
@@ -30,8 +37,9 @@ export function createHostGwBackend(ctx: BackendContext, opts: HostGwOptions = {
 /**
  * Keeps one route per host-gw peer: `<subnet> via <PublicIP> dev <iface> proto 116`.
  * A peer batch is planned incrementally: only its subnets are examined, against the routes we
- * know we have, with cached L2 verdicts. Every `resyncMs` a full pass lists table main once and
- * repairs any drift. Nothing is reconciled before the first applyPeerChanges (the agent's
+ * know we have, with cached L2 verdicts. A full pass lists table main once and repairs any drift:
+ * when the kernel's route events show drift, and every `resyncMs` (every `watchedResyncMs` while
+ * those events are watched). Nothing is reconciled before the first applyPeerChanges (the agent's
  * initial snapshot): reconciling an empty peer set after a restart would flush every route.
  */
 class HostGwBackend implements Backend {
@@ -45,10 +53,15 @@ class HostGwBackend implements Backend {
   private readonly dirty = new Set<string>();
   /** Our routes as the kernel has them, after the last listing and the changes since; null = unknown. */
   private model: Map<string, KernelRoute> | null = null;
+  /** Changes handed to the kernel whose reply has not come back. */
+  private readonly inFlight = new Map<string, RouteChange>();
+  /** The kernel's route events; null where they cannot be watched (then only the timer finds drift). */
+  private readonly events: KeptFeed<KernelEvent> | null;
   private fullDue = true;
   /** Stale routes whose delete failed, with the reason last logged (so it is logged once). */
   private readonly failingDeletes = new Map<string, string>();
   private lastFailure: string | null = null;
+  private lastFeedFailure: string | null = null;
   private synced = false;
   private stopped = false;
 
@@ -59,14 +72,19 @@ class HostGwBackend implements Backend {
     this.log = ctx.logger.child({ component: 'host-gw' });
     this.self = { subnet: formatCidr(ctx.ownLease.subnet), publicIP: ctx.ownLease.attrs.publicIP };
     this.peers = new PeerStatusTable(opts.now ?? (() => new Date()));
-    this.l2 = new L2Cache(ctx.iface.name, opts.l2MaxAgeMs ?? DEFAULT_L2_MAX_AGE_MS);
+    const l2MaxAgeMs = opts.l2MaxAgeMs ?? DEFAULT_L2_MAX_AGE_MS;
+    this.l2 = new L2Cache(ctx.iface.name, () => (this.events?.trusted ? Math.max(l2MaxAgeMs, WATCHED_L2_MAX_AGE_MS) : l2MaxAgeMs));
     const resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
-    this.loop = new ReconcileLoop(() => this.pass(), resyncMs, () => (this.fullDue = true));
-    this.log.info({ iface: ctx.iface.name, resyncMs }, 'host-gw backend created');
+    const watchedMs = opts.watchedResyncMs ?? DEFAULT_WATCHED_RESYNC_MS;
+    this.events = this.watchKernel();
+    this.loop = new ReconcileLoop(() => this.pass(), () => (this.events?.trusted ? watchedMs : resyncMs), () => (this.fullDue = true));
+    this.log.info({ iface: ctx.iface.name, resyncMs, watchedResyncMs: this.events ? watchedMs : null }, 'host-gw backend created');
   }
 
   async start(): Promise<void> {
-    if (!this.loop.started && !this.stopped) this.loop.start();
+    if (this.loop.started || this.stopped) return;
+    this.loop.start();
+    this.events?.start();
   }
 
   async applyPeerChanges(events: readonly LeaseEvent[]): Promise<void> {
@@ -85,12 +103,45 @@ class HostGwBackend implements Backend {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.events?.stop();
     await this.loop.stop();
   }
 
   status(): BackendStatus {
     const { iface } = this.ctx;
     return { type: HOST_GW_TYPE, mtu: iface.mtu, device: null, routes: this.peers.count('programmed'), peers: this.peers.list() };
+  }
+
+  private watchKernel(): KeptFeed<KernelEvent> | null {
+    const start = this.ctx.kernel.routes.events;
+    if (!start) return null;
+    return new KeptFeed({
+      start,
+      event: (e) => this.kernelEvent(e),
+      gap: (reason) => this.fullPassSoon(reason),
+      failed: (err) => this.feedFailed(err),
+    });
+  }
+
+  private feedFailed(err: Error): void {
+    const code = errorCode(err);
+    if (code === this.lastFeedFailure) return;
+    this.lastFeedFailure = code;
+    this.log.warn({ err, code }, 'route events not watched; re-reading the kernel every resync until they are');
+  }
+
+  private kernelEvent(e: KernelEvent): void {
+    if (this.model === null || this.fullDue) return; // a full pass is coming anyway
+    if (judgeKernelEvent(e, { model: this.model, inFlight: this.inFlight, dev: this.ctx.iface.name, proto: TWILL_ROUTE_PROTO }) !== 'drift') return;
+    this.log.debug({ event: e }, 'kernel changed under us; full pass');
+    this.fullPassSoon('drift');
+  }
+
+  private fullPassSoon(why: string): void {
+    this.fullDue = true;
+    this.loop.reschedule();
+    if (why !== 'drift') this.log.debug({ why }, 'full pass');
+    void this.loop.run();
   }
 
   /** Never throws: a failure is logged once per kind, nothing is deleted because of it, and a full pass follows. */
@@ -174,7 +225,8 @@ class HostGwBackend implements Backend {
   private async apply(changes: readonly RouteChange[], want: ReadonlyMap<string, DesiredRoute>): Promise<void> {
     const model = this.model!;
     const before = new Map([...changes].map((c) => [c.dst, model.get(c.dst)]));
-    const { failed } = changes.length === 0 ? { failed: [] } : await this.ctx.kernel.routes.apply(changes);
+    for (const c of changes) this.inFlight.set(c.dst, c);
+    const { failed } = changes.length === 0 ? { failed: [] } : await this.ctx.kernel.routes.apply(changes).finally(() => this.inFlight.clear());
     const failedByDst = new Map(failed.map((f) => [f.change.dst, f]));
     for (const c of changes) {
       if (failedByDst.has(c.dst)) continue;

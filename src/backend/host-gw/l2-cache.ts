@@ -14,7 +14,8 @@ export class L2Cache {
 
   constructor(
     private readonly dev: string,
-    private readonly maxAgeMs: number,
+    /** Read at each check: the owner trusts verdicts longer while it watches what they depend on. */
+    private readonly maxAgeMs: () => number,
     private readonly now: () => number = () => performance.now(),
   ) {}
 
@@ -23,7 +24,7 @@ export class L2Cache {
     const print = fingerprintOf(mainTable, ownProto);
     const changed = this.fingerprint !== null && print !== this.fingerprint;
     this.fingerprint = print;
-    return changed || this.now() - this.refreshedAt >= this.maxAgeMs;
+    return changed || this.now() - this.refreshedAt >= this.maxAgeMs();
   }
 
   /** The PublicIPs among `ips` that have no verdict yet. */

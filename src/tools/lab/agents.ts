@@ -14,7 +14,7 @@ const SUBNET_TIMEOUT_MS = 30_000;
 /** Writes the network config through the real CLI, from inside a host (so the underlay is tested too). */
 export async function writeNetworkConfig(plan: LabPlan, cli: string): Promise<void> {
   const via = plan.hosts[0]?.ns ?? plan.etcd.ns;
-  await exec(process.execPath, [cli, 'config', 'set', '--etcd-endpoints', plan.etcd.endpoint], {
+  await exec(process.execPath, [cli, 'config', 'set', '--etcd-endpoints', plan.etcd.endpoints], {
     netns: via,
     input: networkConfigJson(plan),
     env: daemonEnv(),
@@ -25,7 +25,7 @@ export async function writeNetworkConfig(plan: LabPlan, cli: string): Promise<vo
 export function agentArgs(plan: Pick<LabPlan, 'etcd' | 'ipMasq'>, host: Pick<LabHost, 'dir' | 'ip'>, cli: string): string[] {
   const masq = plan.ipMasq ? ['--ip-masq'] : [];
   const status = ['--status-addr', agentStatusAddr(host)];
-  return [cli, 'agent', '--etcd-endpoints', plan.etcd.endpoint, '--iface', 'eth0', '--subnet-file', hostFiles(host).subnetFile, ...status, ...masq];
+  return [cli, 'agent', '--etcd-endpoints', plan.etcd.endpoints, '--iface', 'eth0', '--subnet-file', hostFiles(host).subnetFile, ...status, ...masq];
 }
 
 export async function startAgent(plan: LabPlan, host: LabHost, cli: string): Promise<number> {

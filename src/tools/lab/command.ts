@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { pingMatrix } from './check.js';
 import { labDown } from './down.js';
 import { agentStatusAddr } from './prometheus.js';
+import { ETCD_MEMBER_COUNTS, parseEtcdMembers } from './etcd-members.js';
 import { DEFAULT_LAB_NAME, defaultLabDir, parseIntOption, validateLabName } from './naming.js';
 import { assertRoot, requirePrograms } from './preflight.js';
 import { allReachable, renderMatrix } from './render.js';
@@ -35,6 +36,7 @@ interface RawUp {
   readonly podsPerHost: string;
   readonly ipMasq?: boolean;
   readonly prometheus?: boolean;
+  readonly etcdMembers: string;
 }
 
 function upOptions(raw: RawUp): LabOptions {
@@ -46,6 +48,7 @@ function upOptions(raw: RawUp): LabOptions {
     topology: parseTopology(raw.topology),
     ipMasq: raw.ipMasq === true,
     prometheus: raw.prometheus === true,
+    etcdMembers: parseEtcdMembers(raw.etcdMembers),
   });
 }
 
@@ -56,6 +59,7 @@ async function up(raw: RawUp): Promise<void> {
   const state = await withInterrupt('lab', (deps) => labUp(opts, deps));
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   out(`lab ${opts.name} is up in ${secs} s: ${state.hosts.length} hosts, ${state.pods.length} pods, ${opts.topology} underlay; state in ${opts.dir}/state.json\n`);
+  out(`  etcd ${state.etcd.members.map((m) => `${m.name} ${m.endpoint}`).join(', ')} in ${state.etcd.ns}\n`);
   for (const h of state.hosts) out(`  ${h.id} ${h.ns} segment ${h.segment} ${h.ip} subnet ${h.subnet ?? '-'} status API ${agentStatusAddr(h)}\n`);
   if (state.prometheus) out(`  prometheus ${state.prometheus.url} in ${state.prometheus.ns} (e.g. ip netns exec ${state.prometheus.ns} curl '${state.prometheus.url}/api/v1/query?query=twill_peers')\n`);
 }
@@ -108,6 +112,7 @@ export function registerLabCommands(program: Command): void {
     .option('--pods-per-host <n>', 'pods on each host', '1')
     .option('--ip-masq', 'run the agents with --ip-masq (pods reach the outside namespace as their host)')
     .option('--prometheus', "also run Prometheus in the etcd namespace, scraping every agent's /metrics each second")
+    .option('--etcd-members <n>', `etcd cluster size (${ETCD_MEMBER_COUNTS.join(' or ')}), all in the etcd namespace; agents get every member`, '1')
     .action(up);
   common(lab.command('check').description('ping every pod from every other pod; non-zero exit on any failure')).action(check);
   common(lab.command('status').description('hosts, agents, subnets, pods and where the logs are')).action(status);

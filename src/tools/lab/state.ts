@@ -1,8 +1,12 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { TwillError } from '../../errors.js';
+import { ETCD_MEMBER_COUNTS } from './etcd-members.js';
 import { LAB_BACKENDS, planLab, type LabOptions, type LabPlan } from './topology.js';
 import { LAB_TOPOLOGIES } from './underlay.js';
+
+/** One etcd member: pid null while it is stopped (killed by a test, say). */
+const memberSchema = z.object({ name: z.string(), endpoint: z.string(), pid: z.number().int().nullable() });
 
 /**
  * <labdir>/state.json: the options the lab was built from (the plan is recomputed from them)
@@ -26,8 +30,13 @@ const stateSchema = z.object({
     prometheus: z.boolean().optional(),
     // Labs from before the option existed had LAB_NETWORK.
     network: z.string().optional(),
+    // Labs from before --etcd-members existed ran one member.
+    etcdMembers: z.literal(ETCD_MEMBER_COUNTS).optional(),
   }),
-  etcd: z.object({ ns: z.string(), endpoint: z.string(), pid: z.number().int().nullable() }),
+  // endpoint: the first member's. Labs from before --etcd-members recorded one pid, no members.
+  etcd: z
+    .object({ ns: z.string(), endpoint: z.string(), pid: z.number().int().nullable().optional(), members: z.array(memberSchema).optional() })
+    .transform(({ ns, endpoint, pid, members }) => ({ ns, endpoint, members: members ?? [{ name: 'etcd1', endpoint, pid: pid ?? null }] })),
   // Set once `up --prometheus` started it; labs from before --prometheus have none.
   prometheus: z.object({ ns: z.string(), url: z.string(), pid: z.number().int() }).nullable().default(null),
   hosts: z.array(
@@ -47,6 +56,7 @@ const stateSchema = z.object({
 export type LabState = z.infer<typeof stateSchema>;
 export type HostState = LabState['hosts'][number];
 export type PodState = LabState['pods'][number];
+export type EtcdMemberState = LabState['etcd']['members'][number];
 
 export function stateFile(dir: string): string {
   return `${dir}/state.json`;
@@ -57,7 +67,7 @@ export function initialState(opts: LabOptions, plan: LabPlan): LabState {
     version: 1,
     phase: 'building',
     options: { ...opts },
-    etcd: { ns: plan.etcd.ns, endpoint: plan.etcd.endpoint, pid: null },
+    etcd: { ns: plan.etcd.ns, endpoint: plan.etcd.endpoint, members: plan.etcd.members.map((m) => ({ name: m.name, endpoint: m.clientUrl, pid: null })) },
     prometheus: null,
     hosts: plan.hosts.map((h) => ({ id: h.id, ns: h.ns, ip: h.ip, segment: h.segment, pid: null, subnet: null })),
     pods: plan.pods.map((p) => ({ id: p.id, host: p.host, ns: p.ns, ip: null })),
@@ -114,6 +124,10 @@ function safeJson(text: string): unknown {
 
 export function updateHost(state: LabState, id: string, patch: Partial<HostState>): LabState {
   return { ...state, hosts: state.hosts.map((h) => (h.id === id ? { ...h, ...patch } : h)) };
+}
+
+export function updateEtcdMember(state: LabState, name: string, patch: Partial<EtcdMemberState>): LabState {
+  return { ...state, etcd: { ...state.etcd, members: state.etcd.members.map((m) => (m.name === name ? { ...m, ...patch } : m)) } };
 }
 
 export function updatePod(state: LabState, id: string, patch: Partial<PodState>): LabState {

@@ -5,7 +5,8 @@ import { parseSubnetEnv } from './cni.js';
 import { renderTable } from '../../lib/text-table.js';
 import { renderUnderlay } from './render.js';
 import { planOf, stateFile, type LabState } from './state.js';
-import { etcdFiles, hostFiles } from './topology.js';
+import { memberLeads } from './etcd.js';
+import { hostFiles } from './topology.js';
 import type { Underlay } from './underlay.js';
 
 export interface DaemonStatus {
@@ -24,10 +25,17 @@ export interface HostStatus {
   readonly agent: DaemonStatus;
 }
 
+/** One etcd member; `leads` is null when it did not answer. */
+export interface EtcdMemberStatus extends DaemonStatus {
+  readonly name: string;
+  readonly endpoint: string;
+  readonly leads: boolean | null;
+}
+
 export interface LabStatus {
   readonly state: LabState;
   readonly underlay: Underlay;
-  readonly etcd: DaemonStatus;
+  readonly etcd: readonly EtcdMemberStatus[];
   readonly hosts: readonly HostStatus[];
   /** Each agent's readiness and peers, from its status API. */
   readonly agents: readonly AgentApiView[];
@@ -56,10 +64,18 @@ export async function labStatus(state: LabState): Promise<LabStatus> {
   );
   const underlay = { topology: plan.topology, segments: plan.segments, router: plan.router };
   const prometheus = state.prometheus && { url: state.prometheus.url, ...(await daemon(state.prometheus.ns, state.prometheus.pid)) };
-  return { state, underlay, etcd: await daemon(state.etcd.ns, state.etcd.pid), hosts, agents: await readAgentApis(state), prometheus };
+  const etcd = await Promise.all(
+    state.etcd.members.map(async (m) => {
+      const d = await daemon(state.etcd.ns, m.pid);
+      const ask = d.alive && state.etcd.members.length > 1; // a lone member always leads
+      return { ...d, name: m.name, endpoint: m.endpoint, leads: ask ? await memberLeads(state.etcd.ns, m.endpoint) : null };
+    }),
+  );
+  return { state, underlay, etcd, hosts, agents: await readAgentApis(state), prometheus };
 }
 
 const showDaemon = (d: DaemonStatus): string => (d.pid === null ? 'not started' : `pid ${d.pid} ${d.alive ? 'alive' : 'DEAD'}`);
+const showMember = (m: EtcdMemberStatus): string => `${m.name} ${m.endpoint} ${m.pid === null ? 'stopped' : showDaemon(m)}${m.leads === true ? ' leader' : ''}`;
 
 /** Pure rendering of a status snapshot. */
 export function renderStatus(s: LabStatus): string {
@@ -67,11 +83,14 @@ export function renderStatus(s: LabStatus): string {
   const dir = options.dir;
   const head = `lab ${options.name} (${phase}, backend ${options.backend}, topology ${s.underlay.topology})\n`;
   const outside = planOf(s.state).outside;
-  const etcd = `etcd ${s.state.etcd.ns} ${s.state.etcd.endpoint} ${showDaemon(s.etcd)}\noutside ${outside.ns} ${outside.ip} (ip-masq ${options.ipMasq === true ? 'on' : 'off'})\n\n`;
+  // One member: one line, as before members existed; more: one line each under the namespace.
+  const [only] = s.etcd;
+  const members = s.etcd.length === 1 && only ? ` ${only.endpoint} ${showDaemon(only)}` : s.etcd.map((m) => `\n  ${showMember(m)}`).join('');
+  const etcd = `etcd ${s.state.etcd.ns}${members}\noutside ${outside.ns} ${outside.ip} (ip-masq ${options.ipMasq === true ? 'on' : 'off'})\n\n`;
   const hostRows = s.hosts.map((h) => [h.id, h.ns, h.segment, h.ip, h.subnet, showDaemon(h.agent)]);
   const hosts = renderTable(['HOST', 'NAMESPACE', 'SEGMENT', 'UNDERLAY', 'SUBNET', 'AGENT'], hostRows);
   const pods = renderTable(['POD', 'NAMESPACE', 'IP'], s.state.pods.map((p) => [p.id, p.ns, p.ip ?? '-']));
-  const files = `\nlab dir ${dir}: ${stateFile(dir)}, ${etcdFiles(dir).log}, ${dir}/h<i>/{agent.log,subnet.env,agent.pid,cni/}\n`;
+  const files = `\nlab dir ${dir}: ${stateFile(dir)}, ${dir}/etcd/<member>/{etcd.log,data/}, ${dir}/h<i>/{agent.log,subnet.env,agent.pid,cni/}\n`;
   const prom = s.prometheus ? `prometheus ${s.prometheus.url} ${showDaemon(s.prometheus)} (scrapes every agent's /metrics)\n` : '';
   const agents = '\n' + renderAgentApis(s.agents, s.state);
   return head + renderUnderlay(s.underlay) + etcd + prom + hosts + agents + '\n' + pods + files;

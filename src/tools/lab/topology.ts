@@ -1,7 +1,8 @@
 import { BACKENDS } from '../../backend/index.js';
 import { TwillError } from '../../errors.js';
+import { clientEndpoints, planEtcdMembers, type EtcdMemberCount, type EtcdMemberPlan } from './etcd-members.js';
 import { labPrefix, nsName, roles } from './naming.js';
-import { attach, hostSegment, HOST_PART, planUnderlay, segmentA, segmentIp, type LabNode, type LabTopology, type Segment, type Underlay } from './underlay.js';
+import { attach, etcdMemberIps, hostSegment, HOST_PART, planUnderlay, segmentA, segmentIp, type LabNode, type LabTopology, type Segment, type Underlay } from './underlay.js';
 
 export type { Attachment, LabNode, LabTopology, Segment } from './underlay.js';
 
@@ -16,7 +17,6 @@ export const LAB_BACKENDS: readonly string[] = Object.keys(BACKENDS);
 export type LabBackend = string;
 
 export const LAB_NETWORK = '10.244.0.0/16';
-export const ETCD_PORT = 2379;
 export const MAX_HOSTS = 50;
 export const MAX_PODS_PER_HOST = 20;
 
@@ -33,6 +33,8 @@ export interface LabOptions {
   readonly prometheus?: boolean;
   /** The config's Network (absent: LAB_NETWORK); `twill bench scale` needs room for thousands of /24s. */
   readonly network?: string;
+  /** Members of the lab's etcd cluster (absent: 1). */
+  readonly etcdMembers?: EtcdMemberCount;
 }
 
 export interface LabHost extends LabNode {
@@ -58,7 +60,8 @@ export interface LabPlan {
   readonly topology: LabTopology;
   readonly segments: readonly Segment[];
   readonly router: LabNode | null;
-  readonly etcd: LabNode & { readonly ip: string; readonly endpoint: string };
+  /** ip and endpoint are the first member's (Prometheus and the bench use them); endpoints lists every member. */
+  readonly etcd: LabNode & { readonly ip: string; readonly endpoint: string; readonly endpoints: string; readonly members: readonly EtcdMemberPlan[] };
   /** The "internet": on segment A, reached by pods only through their host, no route back to pods. */
   readonly outside: LabNode & { readonly ip: string };
   readonly ipMasq: boolean;
@@ -83,9 +86,13 @@ function host(opts: LabOptions, u: Underlay, index: number): LabHost {
   return { id, index, ip: segmentIp(seg, hostPart), segment: seg.id, ns: nsName(opts.name, id), dir: `${opts.dir}/${id}`, links: [attach(seg, id, hostPart)] };
 }
 
-function etcdNode(lab: string, segA: Segment): LabPlan['etcd'] {
-  const ip = segmentIp(segA, HOST_PART.etcd);
-  return { id: 'etcd', ns: nsName(lab, roles.etcd()), ip, endpoint: `http://${ip}:${ETCD_PORT}`, links: [attach(segA, 'etcd', HOST_PART.etcd)] };
+/** One namespace for every member; members beyond the first get extra addresses on its eth0. */
+function etcdNode(lab: string, segA: Segment, count: EtcdMemberCount): LabPlan['etcd'] {
+  const members = planEtcdMembers(etcdMemberIps(segA, count));
+  const first = members[0]!;
+  const extra = members.slice(1).map((m) => `${m.ip}/${segA.prefixLen}`);
+  const link = { ...attach(segA, 'etcd', HOST_PART.etcd), ...(extra.length > 0 ? { extraAddresses: extra } : {}) };
+  return { id: 'etcd', ns: nsName(lab, roles.etcd()), ip: first.ip, endpoint: first.clientUrl, endpoints: clientEndpoints(members), members, links: [link] };
 }
 
 function outsideNode(lab: string, segA: Segment): LabPlan['outside'] {
@@ -107,7 +114,7 @@ function pods(opts: LabOptions): LabPod[] {
 /** etcd stays on segment A; in a routed lab, hosts on B reach it through the router. */
 export function planLab(opts: LabOptions): LabPlan {
   const u = planUnderlay(opts.name, opts.topology);
-  const etcd = etcdNode(opts.name, segmentA(u));
+  const etcd = etcdNode(opts.name, segmentA(u), opts.etcdMembers ?? 1);
   const hosts = Array.from({ length: opts.hosts }, (_, i) => host(opts, u, i + 1));
   const { name, dir, backend, topology } = opts;
   const outside = outsideNode(opts.name, segmentA(u));
@@ -131,8 +138,4 @@ export function planNamespaces(plan: LabPlan): string[] {
 
 export function hostFiles(h: Pick<LabHost, 'dir'>) {
   return { subnetFile: `${h.dir}/subnet.env`, log: `${h.dir}/agent.log`, pidFile: `${h.dir}/agent.pid`, cniDir: `${h.dir}/cni` };
-}
-
-export function etcdFiles(dir: string) {
-  return { dir: `${dir}/etcd`, dataDir: `${dir}/etcd/data`, log: `${dir}/etcd/etcd.log`, pidFile: `${dir}/etcd/etcd.pid` };
 }

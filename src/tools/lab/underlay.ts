@@ -33,6 +33,8 @@ export interface Attachment {
   readonly address: string;
   /** Default route via this gateway, or none. */
   readonly gateway: string | null;
+  /** More addresses on the same iface (etcd members beyond the first); absent: none. */
+  readonly extraAddresses?: readonly string[];
 }
 
 export interface LabNode {
@@ -53,8 +55,13 @@ const LAYOUT = [
   { id: 'B', subnet: '198.19.0.0/24' },
 ] as const;
 
-/** Host parts of the fixed addresses on a segment. */
-export const HOST_PART = { gateway: 1, etcd: 2, outside: 3, firstHost: 10 } as const;
+/** Host parts of the fixed addresses on a segment; etcd members 2, 3 sit at etcdMore, etcdMore + 1. */
+export const HOST_PART = { gateway: 1, etcd: 2, outside: 3, etcdMore: 4, firstHost: 10 } as const;
+
+/** The underlay addresses of `count` etcd members: 198.18.0.2 for the first (as ever), then .4, .5. */
+export function etcdMemberIps(seg: Pick<Segment, 'subnet'>, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => segmentIp(seg, i === 0 ? HOST_PART.etcd : HOST_PART.etcdMore + i - 1));
+}
 
 export function parseTopology(text: string): LabTopology {
   const found = LAB_TOPOLOGIES.find((t) => t === text);

@@ -10,7 +10,7 @@ import { buildNetwork } from './netns-setup.js';
 import { wirePods } from './pods.js';
 import { prometheusUrl, startPrometheus } from './prometheus.js';
 import { assertBackendBuilt, assertRoot, cliEntry, findCniDir, requirePrograms, UP_PROGRAMS } from './preflight.js';
-import { initialState, loadState, saveState, updateHost, updatePod, type LabState } from './state.js';
+import { initialState, loadState, saveState, updateEtcdMember, updateHost, updatePod, type LabState } from './state.js';
 import { planLab, planNamespaces, type LabOptions, type LabPlan } from './topology.js';
 
 export interface LabDeps {
@@ -72,8 +72,9 @@ async function build(plan: LabPlan, initial: LabState, tools: Tools, deps: LabDe
   const router = plan.router ? `, router ${plan.router.ns}` : '';
   deps.report(`namespaces: ${planNamespaces(plan).length} named ${plan.prefix}* (${plan.topology}: ${plan.segments.length} segment(s)${router})`);
   await buildNetwork(plan, deps.signal);
-  deps.report(`etcd: ${plan.etcd.endpoint} in ${plan.etcd.ns}`);
-  await save({ ...state, etcd: { ...state.etcd, pid: await startEtcd(plan, deps.signal) } });
+  deps.report(`etcd: ${plan.etcd.members.length} member(s) at ${plan.etcd.endpoints} in ${plan.etcd.ns}`);
+  const members = await startEtcd(plan, deps.signal);
+  await save(members.reduce((s, m) => updateEtcdMember(s, m.name, { pid: m.pid }), state));
   deps.report(`config: ${plan.backend}, network ${plan.network}`);
   await writeNetworkConfig(plan, tools.cli);
   const pids = new Map<string, number>();

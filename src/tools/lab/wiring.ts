@@ -33,6 +33,7 @@ function segmentBridgeLines(seg: Segment): string[] {
 function nodeBatch(node: LabNode): NsBatch {
   const linkLines = node.links.flatMap((l) => [
     `addr add ${l.address} dev ${l.iface}`,
+    ...(l.extraAddresses ?? []).map((a) => `addr add ${a} dev ${l.iface}`),
     `link set ${l.iface} up`,
     ...(l.gateway ? [`route add default via ${l.gateway} dev ${l.iface}`] : []),
   ]);
