@@ -45,10 +45,13 @@ export function parseKernelEvent(line: string): KernelEvent | null {
 /** True when an event is a route of table main. */
 export const inMainTable = (e: KernelEvent): e is Extract<KernelEvent, { kind: 'route' }> => e.kind === 'route' && e.table === MAIN_TABLE;
 
+/** 8 MiB of socket buffer: a burst of 5,000 route changes overflowed ip's default (and was "lost"). */
+const MONITOR_RCVBUF = String(8 << 20);
+
 /** A feed of route, link and address events of one namespace (`ip -4 -N monitor route link address`). */
 export function routeEventFeed(monitor: MonitorFn, netns: string | undefined): FeedStarter<KernelEvent> {
   return (handlers) =>
-    monitor('ip', ['-4', '-N', 'monitor', 'route', 'link', 'address'], netns, {
+    monitor('ip', ['-4', '-N', '-rcvbuf', MONITOR_RCVBUF, 'monitor', 'route', 'link', 'address'], netns, {
       event(line) {
         const e = parseKernelEvent(line);
         if (e) handlers.event(e);

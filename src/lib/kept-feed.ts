@@ -28,6 +28,8 @@ export interface KeptFeedOptions<E> {
   readonly failed?: (err: Error) => void;
   /** A feed cannot say when its subscription is in place: it is trusted this long after it started. */
   readonly settleMs?: number;
+  /** Losses come in storms (a burst overflowing a buffer): the gap is reported this long after the first. */
+  readonly lostDelayMs?: number;
   readonly backoff?: Backoff;
 }
 
@@ -41,6 +43,7 @@ const STABLE_MS = 30_000;
 export class KeptFeed<E> {
   private feed: Feed | null = null;
   private settle: NodeJS.Timeout | null = null;
+  private lostTimer: NodeJS.Timeout | null = null;
   private startedAt = 0;
   private generation = 0;
   private settled = false;
@@ -60,6 +63,8 @@ export class KeptFeed<E> {
   stop(): void {
     this.stopped = true;
     this.backoff.cancel();
+    if (this.lostTimer) clearTimeout(this.lostTimer);
+    this.lostTimer = null;
     this.close();
   }
 
@@ -75,7 +80,7 @@ export class KeptFeed<E> {
     this.startedAt = performance.now();
     const feed = this.opts.start({
       event: (e) => current() && this.opts.event(e),
-      lost: (reason) => current() && this.opts.gap(`changes lost: ${reason}`),
+      lost: (reason) => current() && this.lost(reason),
       end: (err) => current() && this.ended(err ?? new Error('the feed ended')),
     });
     if (!current()) return feed.stop(); // it ended while starting
@@ -86,6 +91,16 @@ export class KeptFeed<E> {
       this.opts.gap('feed started');
     }, this.opts.settleMs ?? 1_000);
     this.settle.unref();
+  }
+
+  /** One gap for a storm of losses, once it has likely passed (an owner's full look costs more mid-burst). */
+  private lost(reason: string): void {
+    if (this.lostTimer) return;
+    this.lostTimer = setTimeout(() => {
+      this.lostTimer = null;
+      if (!this.stopped) this.opts.gap(`changes lost: ${reason}`);
+    }, this.opts.lostDelayMs ?? 1_000);
+    this.lostTimer.unref();
   }
 
   /** Stops the feed; callbacks it still makes are ignored. */

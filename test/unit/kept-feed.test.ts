@@ -30,7 +30,7 @@ function setup() {
 }
 
 describe('KeptFeed', () => {
-  it('passes events on, and is trusted only once it has run settleMs (then a gap: look at everything once)', async () => {
+  it('passes events on, is trusted only once it has run settleMs (then a gap: look at everything once), and reports a storm of losses once', async () => {
     vi.useFakeTimers();
     const { feeds, seen, feed } = setup();
     feed.start();
@@ -40,7 +40,10 @@ describe('KeptFeed', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     expect(feed.trusted).toBe(true);
     expect(seen.gaps).toEqual(['feed started']);
-    feeds.last().handlers.lost('netlink receive error No buffer space available (105)');
+    for (let i = 0; i < 3; i++) feeds.last().handlers.lost('netlink receive error No buffer space available (105)');
+    expect(seen.gaps).toHaveLength(1); // a storm of losses: one gap, once it has likely passed
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(seen.gaps).toHaveLength(2);
     expect(seen.gaps[1]).toMatch(/changes lost: netlink receive error/);
     feed.stop();
     expect(feeds.last().stopped).toBe(true);
