@@ -25,6 +25,7 @@ export const ERROR_CATALOG = {
   TWILL_ERR_UDP_PORT_IN_USE: { transient: false, doc: 'The udp backend cannot bind Backend.Port (default 8285): another process (flanneld?) holds it.' },
   TWILL_ERR_UDP_SOCKET: { transient: false, doc: 'The udp backend cannot open or bind its UDP socket for another reason; the cause says why.' },
   TWILL_ERR_UDP_TUN: { transient: false, doc: 'The udp backend cannot create or configure its TUN device (/dev/net/tun, CAP_NET_ADMIN, the native addon, ip).' },
+  TWILL_ERR_VXLAN_DEVICE: { transient: false, doc: 'The vxlan backend cannot create or configure its device `flannel.<VNI>` (the vxlan kernel module, CAP_NET_ADMIN, the underlay device); the cause says why.' },
   TWILL_ERR_API_ADDR_IN_USE: { transient: false, doc: 'The status API cannot listen on --status-addr (default 127.0.0.1:8475): another process holds the address; pick another with --status-addr.' },
   TWILL_ERR_API_ADDR: { transient: false, doc: 'The status API cannot listen on --status-addr for another reason (no such local address, permission); the cause says why.' },
   TWILL_ERR_API_NOT_FOUND: { transient: false, doc: 'The status API has no such path (it serves /healthz, /readyz, /v1/status and /metrics).' },

@@ -2,6 +2,7 @@ import { TwillError } from '../errors.js';
 import type { BackendFactory } from './backend.js';
 import { hostGw } from './host-gw/index.js';
 import { udp } from './udp/index.js';
+import { vxlan } from './vxlan/index.js';
 
 export type BackendTable = Readonly<Record<string, BackendFactory>>;
 
@@ -9,6 +10,7 @@ export type BackendTable = Readonly<Record<string, BackendFactory>>;
 export const BACKENDS: BackendTable = Object.freeze({
   [hostGw.type]: hostGw,
   [udp.type]: udp,
+  [vxlan.type]: vxlan,
 });
 
 /** The factory for a (lower-cased) Backend.Type. */

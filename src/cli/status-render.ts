@@ -37,12 +37,14 @@ function staleNote(changed: readonly string[]): string {
 
 function peerTable(peers: readonly PeerStatus[]): string {
   const traffic = peers.some((p) => p.traffic);
-  const head = ['SUBNET', 'PUBLIC IP', 'BACKEND', 'STATE', 'SINCE', ...(traffic ? ['IN PKT/B', 'OUT PKT/B'] : []), 'REASON'];
+  const via = peers.some((p) => p.via !== undefined);
+  const head = ['SUBNET', 'PUBLIC IP', 'BACKEND', 'STATE', ...(via ? ['VIA'] : []), 'SINCE', ...(traffic ? ['IN PKT/B', 'OUT PKT/B'] : []), 'REASON'];
   const rows = peers.map((p) => [
     p.subnet,
     p.publicIP,
     p.backendType ?? '-',
     p.state,
+    ...(via ? [p.via ?? '-'] : []),
     p.since,
     ...(traffic ? [p.traffic ? `${p.traffic.packetsIn}/${p.traffic.bytesIn}` : '-', p.traffic ? `${p.traffic.packetsOut}/${p.traffic.bytesOut}` : '-'] : []),
     p.reason ?? '',

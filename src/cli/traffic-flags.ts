@@ -17,7 +17,7 @@ export function addTrafficRuleOptions(cmd: Command): Command {
     .addOption(new Option('--ip-masq [bool]', 'masquerade pod traffic that leaves the cluster network (nft table ip twill)').env('TWILL_IP_MASQ').default(false))
     .addOption(new Option('--forward-rules [bool]', "accept the pod network in iptables' FORWARD chain (for hosts whose policy is DROP)").env('TWILL_FORWARD_RULES').default(true))
     .addOption(new Option('--no-forward-rules', 'same as --forward-rules=false'))
-    .addOption(new Option('--cleanup', "remove twill's nft table, forward rules, routes, TUN device and subnet.env on this node, then exit"));
+    .addOption(new Option('--cleanup', "remove twill's nft table, forward rules, routes, TUN device, vxlan devices and subnet.env on this node, then exit"));
 }
 
 /** `twill agent --cleanup`: one log line saying what was removed. */

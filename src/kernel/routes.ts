@@ -4,6 +4,7 @@ import { formatCidr, parseCidr, parseIp } from '../lib/ipv4.js';
 import type { exec } from './exec.js';
 import type { FeedStarter } from './monitor.js';
 import type { KernelEvent } from './route-monitor.js';
+import { checkIfname, nsOpt } from './syntax.js';
 
 /** The signature of exec(); injected so that tests can fake ip's answers. */
 export type ExecFn = typeof exec;
@@ -26,7 +27,15 @@ export interface KernelRoute {
 }
 
 export type RouteChange =
-  | { readonly op: 'replace'; readonly dst: string; readonly gateway: string; readonly dev: string; readonly proto: number }
+  | {
+      readonly op: 'replace';
+      readonly dst: string;
+      readonly gateway: string;
+      readonly dev: string;
+      readonly proto: number;
+      /** The gateway is taken as on-link without a route to it (vxlan: the peer's address behind the tunnel device). */
+      readonly onlink?: boolean;
+    }
   | { readonly op: 'delete'; readonly dst: string; readonly proto: number };
 
 /** A change that did not apply: `line` is what ip was given, `reason` what it said. */
@@ -100,23 +109,20 @@ export function parseRouteGet(json: string): (RouteLookup & { dst: string }) | n
   return { dst: first.dst, dev: first.dev, ...(first.gateway === undefined ? {} : { gateway: first.gateway }) };
 }
 
-// Linux interface names: 1-15 bytes, no whitespace, '/' or ':'; '#' and quotes would confuse ip's batch parser.
-const IFNAME = /^[^\s/:#"'\\]{1,15}$/;
-
 /** Why a change cannot be sent to ip, or null. ip aborts the whole batch on a malformed argument. */
 function invalidReason(c: RouteChange): string | null {
   if (!parseCidr(c.dst)) return `invalid destination "${c.dst}"`;
   if (!Number.isInteger(c.proto) || c.proto < 0 || c.proto > 255) return `invalid proto ${c.proto}`;
   if (c.op === 'delete') return null;
   if (parseIp(c.gateway) === null) return `invalid gateway "${c.gateway}"`;
-  return IFNAME.test(c.dev) ? null : `invalid device "${c.dev}"`;
+  return checkIfname(c.dev);
 }
 
-/** The `ip -batch` line for one change (no `onlink`: host-gw needs the gateway really on-link). */
+/** The `ip -batch` line for one change (`onlink` only when asked: host-gw needs the gateway really on-link). */
 export function routeBatchLine(c: RouteChange): string {
   switch (c.op) {
     case 'replace':
-      return `route replace ${c.dst} via ${c.gateway} dev ${c.dev} proto ${c.proto}`;
+      return `route replace ${c.dst} via ${c.gateway} dev ${c.dev}${c.onlink === true ? ' onlink' : ''} proto ${c.proto}`;
     case 'delete':
       // Matching on proto means the kernel never deletes someone else's route for the same dst.
       return `route del ${c.dst} proto ${c.proto}`;
@@ -185,10 +191,6 @@ async function getMany(run: ExecFn, netns: string | undefined, ips: readonly str
     if (lookup) result.set(lookup.dst.replace(/\/32$/, ''), { dev: lookup.dev, ...(lookup.gateway ? { gateway: lookup.gateway } : {}) });
   }
   return result;
-}
-
-function nsOpt(netns: string | undefined): { netns?: string } {
-  return netns === undefined ? {} : { netns };
 }
 
 export function createRouteOps(run: ExecFn, netns?: string): RouteOps {

@@ -81,7 +81,8 @@ export interface LeaseStatus {
   readonly acquiredAt: string;
 }
 
-export type PeerState = 'programmed' | 'unreachable-on-l2' | 'pending' | 'error';
+/** `skipped`: a lease of another BackendType, which a route-programming backend (vxlan) leaves alone, as flannel does. */
+export type PeerState = 'programmed' | 'unreachable-on-l2' | 'pending' | 'error' | 'skipped';
 
 /** Packets and bytes a backend carried itself: "in" = received from peers, "out" = sent to peers. */
 export interface TrafficStatus {
@@ -100,6 +101,8 @@ export interface PeerStatus {
   readonly since: string;
   /** Backends that carry packets themselves (udp): this peer's share. */
   readonly traffic?: TrafficStatus;
+  /** How the backend reaches this peer where it has a choice: vxlan's `direct` (DirectRouting, same L2 segment) or `vxlan`. */
+  readonly via?: string;
 }
 
 /** A backend's own status fields, in its own shape (JSON-safe values only). */

@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // The image and the compose lab on a real Docker engine (scripts/test.sh starts dockerd and
-// makes the base images offline first). Flat host-gw and routed udp: every pod reaches every
-// other, by the documented check; routed host-gw: the check fails and says which pairs.
+// makes the base images offline first). Flat host-gw, routed udp and routed vxlan: every pod
+// reaches every other, by the documented check; routed host-gw: the check fails and says which pairs.
 const COMPOSE_DIR = fileURLToPath(new URL('../../deploy/compose/', import.meta.url));
 const PROJECT = 'twltest';
 
@@ -85,6 +85,15 @@ describe('compose lab', () => {
     const res = await check();
     expect(res.out).toMatch(/check: 6\/6 pod pairs reach each other/);
     expect(res.code, res.out).toBe(0);
+  });
+
+  it('routed, vxlan: the kernel tunnel crosses the router, every pod reaches every other', async () => {
+    await up('routed', 'vxlan');
+    const res = await check();
+    expect(res.out).toMatch(/check: 6\/6 pod pairs reach each other/);
+    expect(res.code, res.out).toBe(0);
+    const dev = await compose(['exec', '-T', 'rnode1', 'ip', '-d', 'link', 'show', 'flannel.1'], { COMPOSE_PROFILES: 'routed' });
+    expect(dev.out).toMatch(/vxlan id 1 .*dstport 8472/);
   });
 
   it('routed, host-gw: pods on different networks do not reach each other, and check.sh exits 1 naming them', async () => {

@@ -2,17 +2,20 @@
  * `twill lab --topology routed` end to end, as root: hosts on two L2 segments joined by a router
  * namespace (h1, h3 on A; h2, h4 on B), real agents, a real etcd on A, pods wired by the real
  * CNI plugins. host-gw cannot route across the router, so exactly the cross-segment pairs fail;
- * udp can. The udp cases run once the agent's backend table has udp. afterAll always runs
- * `lab down` for every lab name used here, so nothing is left behind even on failure.
+ * udp and vxlan can. The udp cases run once the agent's backend table has udp; the vxlan ones
+ * always. afterAll always runs `lab down` for every lab name used here, so nothing is left behind
+ * even on failure.
  */
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../../src/backend/index.js';
+import type { AgentStatus } from '../../src/status/types.js';
+import { nsGet } from '../support/http.js';
 import { assertBuilt, inNetns, isRoot, labNamespaces, pollMs, readLabState, twill, type LabStateFile } from '../support/lab.js';
 
 const udpAvailable = Object.hasOwn(BACKENDS, 'udp');
-const NAMES = { routedHostGw: 't3r', routedUdp: 't3u', flatUdp: 't3f' } as const;
+const NAMES = { routedHostGw: 't3r', routedUdp: 't3u', flatUdp: 't3f', routedVxlan: 't3vr', flatVxlan: 't3vf', directVxlan: 't3vd', directUdp: 't3ud' } as const;
 const dirOf = (name: string): string => `/tmp/twill-lab/${name}`;
 const UNREACHABLE_MSG = 'peer unreachable on L2';
 // One host-gw resync (DEFAULT_RESYNC_MS, 5 s) and a bit: long enough for a repeated log line to show.
@@ -155,6 +158,62 @@ describe.skipIf(!isRoot())('twill lab --topology routed', () => {
     try {
       await labUp(NAME, ['--hosts', '3', '--backend', 'udp']);
       await expectAllReachable(NAME, 6);
+    } finally {
+      await twill(['lab', 'down', '--name', NAME]);
+    }
+  });
+
+  it('with vxlan, routed (4 hosts): every pod reaches every other through the kernel tunnel, pod MTU 1450', async () => {
+    const NAME = NAMES.routedVxlan;
+    try {
+      await labUp(NAME, ['--hosts', '4', '--backend', 'vxlan', '--topology', 'routed']);
+      await expectAllReachable(NAME, 12);
+      expect(await readFile(`${dirOf(NAME)}/h2/subnet.env`, 'utf8')).toContain('FLANNEL_MTU=1450\n');
+      const link = await inNetns(`twl-${NAME}-h2`, 'ip', ['-d', 'link', 'show', 'flannel.1']);
+      expect(link.stdout).toMatch(/mtu 1450 .*\n[\s\S]*vxlan id 1 local 198\.19\.0\.12 dev eth0 .*dstport 8472 nolearning/);
+    } finally {
+      await twill(['lab', 'down', '--name', NAME]);
+    }
+  });
+
+  it('with vxlan, flat (3 hosts): every pod reaches every other', async () => {
+    const NAME = NAMES.flatVxlan;
+    try {
+      await labUp(NAME, ['--hosts', '3', '--backend', 'vxlan']);
+      await expectAllReachable(NAME, 6);
+    } finally {
+      await twill(['lab', 'down', '--name', NAME]);
+    }
+  });
+
+  it.each([
+    ['vxlan', NAMES.directVxlan],
+    ['udp', NAMES.directUdp],
+  ])('with %s and --direct-routing, routed (4 hosts): the peer on the same segment by a plain route, the others tunnelled, all reachable', async (backend, NAME) => {
+    try {
+      await labUp(NAME, ['--hosts', '4', '--backend', backend, '--topology', 'routed', '--direct-routing']);
+      await expectAllReachable(NAME, 12);
+      const hosts = (await readLabState(dirOf(NAME))).hosts as readonly HostRow[];
+      const [h1, h3] = [hosts[0]!, hosts[2]!];
+      // h1 and h3 share segment A: one route via h3's address; h2 and h4 (segment B) go through the tunnel.
+      const direct = await inNetns(h1.ns, 'ip', ['route', 'show', 'proto', '116', 'dev', 'eth0']);
+      expect(direct.stdout.trim()).toBe(`${h3.subnet} via ${h3.ip}`);
+      const status = JSON.parse((await nsGet(h1.ns, `http://${h1.ip}:8475/v1/status`)).body) as AgentStatus;
+      const via = Object.fromEntries(status.peers.map((p) => [p.publicIP, p.via]));
+      expect(via).toEqual({ [h3.ip]: 'direct', [hosts[1]!.ip]: backend, [hosts[3]!.ip]: backend });
+      // The tunnel device's counters: still for 20 pings to h3's pod (direct), +20 for h2's (tunnelled).
+      const pods = (await readLabState(dirOf(NAME))).pods as readonly { host: string; ns: string; ip: string | null }[];
+      const podOf = (h: HostRow) => pods.find((p) => p.host === h.id)!;
+      const tunnel = backend === 'vxlan' ? 'flannel.1' : 'twill0';
+      const txPackets = async () => (JSON.parse((await inNetns(h1.ns, 'ip', ['-s', '-j', 'link', 'show', tunnel])).stdout) as { stats64: { tx: { packets: number } } }[])[0]!.stats64.tx.packets;
+      const ping = (to: HostRow) => inNetns(podOf(h1).ns, 'ping', ['-c', '20', '-i', '0.01', '-W', '1', '-q', podOf(to).ip!]);
+      const before = await txPackets();
+      expect((await ping(h3)).code).toBe(0);
+      const afterDirect = await txPackets();
+      expect((await ping(hosts[1]!)).code).toBe(0);
+      const afterTunnel = await txPackets();
+      expect(afterDirect - before).toBeLessThan(3); // nothing of the pings (at most a stray packet)
+      expect(afterTunnel - afterDirect).toBeGreaterThanOrEqual(20);
     } finally {
       await twill(['lab', 'down', '--name', NAME]);
     }

@@ -1,4 +1,4 @@
-import type { BatchResult, Kernel, LinkInfo, RouteChange, RouteLookup } from '../../src/kernel/index.js';
+import type { BatchResult, FdbEntry, Kernel, LinkInfo, Neighbour, RouteChange, RouteLookup, VxlanLink } from '../../src/kernel/index.js';
 
 export interface FakeKernel {
   readonly kernel: Kernel;
@@ -6,6 +6,10 @@ export interface FakeKernel {
   readonly calls: string[];
   /** Route changes applied, one array per batch. */
   readonly routeBatches: RouteChange[][];
+  /** VXLAN links by name, and the permanent neighbours and FDB entries by device (kept as applied). */
+  readonly vxlanLinks: Map<string, VxlanLink>;
+  readonly neighbours: Map<string, Neighbour[]>;
+  readonly fdb: Map<string, FdbEntry[]>;
 }
 
 /**
@@ -22,11 +26,56 @@ export function fakeKernel(opts: { iface?: LinkInfo; order?: string[] } = {}): F
     opts.order?.push(call);
   };
   const lookup = (): RouteLookup => ({ dev: iface.name });
+  const vxlanLinks = new Map<string, VxlanLink>();
+  const neighbours = new Map<string, Neighbour[]>();
+  const fdb = new Map<string, FdbEntry[]>();
   const kernel: Kernel = {
     netns: undefined,
     links: {
       resolveExternal: async (name) => (record(`links.resolveExternal ${name ?? '(default route)'}`), iface),
       removeIfKind: async (name, kind) => (record(`links.removeIfKind ${name} ${kind}`), false),
+    },
+    neigh: {
+      listPermanent: async (dev) => (record(`neigh.list ${dev}`), [...(neighbours.get(dev) ?? [])]),
+      apply: async (changes) => {
+        record(`neigh.apply ${changes.length}`);
+        for (const c of changes) {
+          const rest = (neighbours.get(c.dev) ?? []).filter((n) => n.ip !== c.ip);
+          neighbours.set(c.dev, c.op === 'replace' ? [...rest, { ip: c.ip, mac: c.mac }] : rest);
+        }
+        return [];
+      },
+    },
+    fdb: {
+      listPermanent: async (dev) => (record(`fdb.list ${dev}`), [...(fdb.get(dev) ?? [])]),
+      apply: async (changes) => {
+        record(`fdb.apply ${changes.length}`);
+        for (const c of changes) {
+          const rest = (fdb.get(c.dev) ?? []).filter((e) => e.mac !== c.mac || (c.op === 'delete' && e.dst !== c.dst));
+          fdb.set(c.dev, c.op === 'replace' ? [...rest, { mac: c.mac, dst: c.dst }] : rest);
+        }
+        return [];
+      },
+    },
+    vxlan: {
+      show: async (name) => (record(`vxlan.show ${name}`), vxlanLinks.get(name) ?? null),
+      list: async () => (record('vxlan.list'), [...vxlanLinks.values()]),
+      create: async (spec) => {
+        record(`vxlan.create ${spec.name}`);
+        const { name, vni, local, dev, gbp, learning, mac, mtu } = spec;
+        vxlanLinks.set(name, { name, kind: 'vxlan', vni, local, dev, port: spec.port || 8472, gbp, learning, mac, mtu, up: false, ipv4: [] });
+      },
+      remove: async (name) => {
+        record(`vxlan.remove ${name}`);
+        vxlanLinks.delete(name);
+        neighbours.delete(name);
+        fdb.delete(name);
+      },
+      configure: async (link, spec) => {
+        record(`vxlan.configure ${spec.name}`);
+        const cur = vxlanLinks.get(spec.name) ?? link;
+        vxlanLinks.set(spec.name, { ...cur, mac: spec.mac, mtu: spec.mtu, up: true, ipv4: [spec.address] });
+      },
     },
     sysctl: {
       enableIpForward: async () => (record('sysctl.enableIpForward'), void (forwarding = true)),
@@ -51,5 +100,5 @@ export function fakeKernel(opts: { iface?: LinkInfo; order?: string[] } = {}): F
       usesNftables: async () => true,
     },
   };
-  return { kernel, calls, routeBatches };
+  return { kernel, calls, routeBatches, vxlanLinks, neighbours, fdb };
 }

@@ -35,12 +35,12 @@ describe('agent lifecycle, in one process', () => {
     const a = await harness({ peers: [['10.244.2.0/24', '198.18.0.2'], ['10.244.3.0/24', '198.18.0.3']] });
     await a.agent.start();
     const b = a.backends[0]!;
-    await eventually(() => b.batches.length === 1, 2000, 'first batch');
+    await eventually(() => b.batches.length === 1, 10_000, 'first batch');
     expect(b.batches[0]!.sort()).toEqual(['added 10.244.2.0/24 198.18.0.2', 'added 10.244.3.0/24 198.18.0.3']);
     await a.registry.createLease({ addr: 0x0af40400, len: 24 }, { publicIP: '198.18.0.4', publicIPv6: null }, 60);
-    await eventually(() => b.batches.length === 2, 2000, 'added peer');
+    await eventually(() => b.batches.length === 2, 10_000, 'added peer');
     await a.registry.deleteLease({ addr: 0x0af40200, len: 24 });
-    await eventually(() => b.batches.length === 3, 2000, 'removed peer');
+    await eventually(() => b.batches.length === 3, 10_000, 'removed peer');
     expect(b.batches.slice(1)).toEqual([['added 10.244.4.0/24 198.18.0.4'], ['removed 10.244.2.0/24 198.18.0.2']]);
   });
 
@@ -48,7 +48,7 @@ describe('agent lifecycle, in one process', () => {
     const a = await harness();
     await a.agent.start();
     const b = a.backends[0]!;
-    await eventually(() => b.batches.length === 1, 2000, 'first batch');
+    await eventually(() => b.batches.length === 1, 10_000, 'first batch');
     expect(b.batches).toEqual([[]]);
     expect(formatCidr(b.ownLease.subnet)).not.toBe('10.244.2.0/24');
   });
@@ -67,7 +67,7 @@ describe('agent lifecycle, in one process', () => {
   it('stop() while start() waits for an absent config: start() returns at once, no lease, stopped', async () => {
     const a = await harness({ config: null });
     const started = a.agent.start();
-    await eventually(() => a.logLines().some((l) => l.code === 'TWILL_ERR_CONFIG_MISSING'), 2000, 'waiting for the config');
+    await eventually(() => a.logLines().some((l) => l.code === 'TWILL_ERR_CONFIG_MISSING'), 10_000, 'waiting for the config');
     const stopped = a.agent.stop();
     expect(await settleTime(started)).toBeLessThan(300); // the config retry waits 750-1250 ms
     await stopped;
@@ -84,7 +84,7 @@ describe('agent lifecycle, in one process', () => {
     const read = a.registry.getConfig.bind(a.registry);
     a.registry.getConfig = async () => (await gate, read());
     const started = a.agent.start();
-    await eventually(() => a.order.includes('sysctl.enableIpForward'), 2000, 'reading the config');
+    await eventually(() => a.order.includes('sysctl.enableIpForward'), 10_000, 'reading the config');
     const stopped = a.agent.stop(); // no retry wait is pending yet: the read is in flight
     release();
     expect(await settleTime(started)).toBeLessThan(300);
@@ -96,7 +96,7 @@ describe('agent lifecycle, in one process', () => {
     const full = '{"Network":"10.9.0.0/28","Backend":{"Type":"recording"}}'; // three /30s, all taken
     const a = await harness({ config: full, peers: [['10.9.0.4/30', '198.18.5.1'], ['10.9.0.8/30', '198.18.5.2'], ['10.9.0.12/30', '198.18.5.3']] });
     const started = a.agent.start();
-    await eventually(() => a.logLines().some((l) => (l.err as { code?: string } | undefined)?.code === 'TWILL_ERR_LEASE_NETWORK_FULL'), 2000, 'network full');
+    await eventually(() => a.logLines().some((l) => (l.err as { code?: string } | undefined)?.code === 'TWILL_ERR_LEASE_NETWORK_FULL'), 10_000, 'network full');
     const stopped = a.agent.stop();
     expect(await settleTime(started)).toBeLessThan(300); // the lease retry waits 750 ms and more
     await stopped;
@@ -113,7 +113,7 @@ describe('agent lifecycle, in one process', () => {
     let open = () => undefined as void;
     const a = await harness({ backend: { startGate: new Promise<void>((r) => (open = r)) } });
     const started = a.agent.start();
-    await eventually(() => a.backends.length === 1, 2000, 'backend starting');
+    await eventually(() => a.backends.length === 1, 10_000, 'backend starting');
     const stopped = a.agent.stop();
     open();
     await stopped;

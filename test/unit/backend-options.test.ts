@@ -16,8 +16,8 @@ function failure(fn: () => unknown): { code: string; field: unknown; message: st
 
 describe('each backend parses its own Backend.* options', () => {
   it('udp: Port defaults to 8285 and is read case-insensitively', () => {
-    expect(udp.parseOptions({ Type: 'udp' })).toEqual({ port: 8285 });
-    expect(udp.parseOptions({ type: 'udp', port: 9000 })).toEqual({ port: 9000 });
+    expect(udp.parseOptions({ Type: 'udp' })).toEqual({ port: 8285, directRouting: false });
+    expect(udp.parseOptions({ type: 'udp', port: 9000, directrouting: true })).toEqual({ port: 9000, directRouting: true });
   });
 
   it.each([70000, 0, 1.5, '8285'])('udp: refuses Port %j, naming Backend.Port', (port) => {
@@ -36,7 +36,7 @@ describe('each backend parses its own Backend.* options', () => {
 
 describe('each backend defines its own flags', () => {
   it('parses every backend\'s flags with defaults, keyed by backend type', () => {
-    expect(parseBackendFlags({})).toEqual({ 'host-gw': {}, udp: { tunName: 'twill0', tunOffload: 'gro' } });
+    expect(parseBackendFlags({})).toEqual({ 'host-gw': {}, udp: { tunName: 'twill0', tunOffload: 'gro' }, vxlan: {} });
     expect(parseBackendFlags({ 'tun-name': 'flannel0', 'tun-offload': 'off' })['udp']).toEqual({ tunName: 'flannel0', tunOffload: 'off' });
   });
 

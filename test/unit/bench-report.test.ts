@@ -229,7 +229,9 @@ describe('bench plan', () => {
 
   it('parses --cases', () => {
     expect(parseCases('udp, host-gw,udp')).toEqual(['udp', 'host-gw']);
-    for (const bad of ['vxlan', '', ',']) {
+    expect(parseCases('vxlan')).toEqual(['vxlan']);
+    expect(planLabs(['underlay', 'vxlan'])).toEqual([{ backend: 'vxlan', dataPath: 'twill', cases: ['underlay', 'vxlan'] }]);
+    for (const bad of ['wireguard', '', ',']) {
       try {
         parseCases(bad);
         expect.unreachable();

@@ -13,7 +13,7 @@ describe('host-gw factory and the backend table', () => {
 
   it('finds host-gw and names the known types for anything else', () => {
     expect(backendFactory('host-gw')).toBe(hostGw);
-    expect(Object.keys(BACKENDS)).toEqual(['host-gw', 'udp']);
+    expect(Object.keys(BACKENDS)).toEqual(['host-gw', 'udp', 'vxlan']);
     for (const type of ['wireguard', 'constructor', '__proto__']) {
       let caught: unknown;
       try {
@@ -22,7 +22,7 @@ describe('host-gw factory and the backend table', () => {
         caught = err;
       }
       expect(isTwillError(caught, 'TWILL_ERR_BACKEND_UNKNOWN')).toBe(true);
-      expect(caught).toMatchObject({ details: { type, known: ['host-gw', 'udp'] } });
+      expect(caught).toMatchObject({ details: { type, known: ['host-gw', 'udp', 'vxlan'] } });
     }
   });
 });

@@ -44,7 +44,8 @@ describe('lab naming', () => {
   it('parses bounded integer options', () => {
     expect(parseIntOption('3', '--hosts', 1, 50)).toBe(3);
     for (const bad of ['0', '51', '2.5', 'x', '', '-1']) expect(codeOf(() => parseIntOption(bad, '--hosts', 1, 50))).toBe('TWILL_ERR_OPTION_INVALID');
-    expect(codeOf(() => parseBackend('vxlan'))).toBe('TWILL_ERR_OPTION_INVALID');
+    expect(codeOf(() => parseBackend('ipip'))).toBe('TWILL_ERR_OPTION_INVALID');
+    expect(parseBackend('vxlan')).toBe('vxlan');
     expect(parseBackend('host-gw')).toBe('host-gw');
     expect(parseBackend('udp')).toBe('udp');
   });
@@ -80,6 +81,7 @@ describe('lab topology plan', () => {
 
   it('writes the network config for the backend', () => {
     expect(JSON.parse(networkConfigJson(plan))).toEqual({ Network: '10.244.0.0/16', SubnetLen: 24, Backend: { Type: 'host-gw' } });
+    expect(JSON.parse(networkConfigJson({ ...plan, backend: 'vxlan', directRouting: true }))).toEqual({ Network: '10.244.0.0/16', SubnetLen: 24, Backend: { Type: 'vxlan', DirectRouting: true } });
   });
 });
 

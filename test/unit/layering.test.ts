@@ -51,10 +51,13 @@ function layerOf(p: string): Layer | null {
   return LAYERS.includes(first as Layer) && !(first! in LEAF_FILES) ? (first as Layer) : null;
 }
 
-/** 'udp' for backend/udp/…, null for a file directly in backend/ (the interface and the table). */
+/** Folders of backend/ that are no backend: code several backends share (the L2 verdict). */
+const SHARED_BACKEND_FOLDERS: readonly string[] = ['shared'];
+
+/** 'udp' for backend/udp/…, null for a file directly in backend/ (the interface and the table) or in a shared folder. */
 function backendFolder(p: string): string | null {
   const parts = p.split('/');
-  return parts.length > 2 ? parts[1]! : null;
+  return parts.length > 2 && !SHARED_BACKEND_FOLDERS.includes(parts[1]!) ? parts[1]! : null;
 }
 
 /** The relative imports of a file, as written, by TypeScript's own scanner (comments and strings are not imports). */
@@ -121,6 +124,8 @@ describe('layering', () => {
       { path: 'backend/index.ts', text: "import { udp } from './udp/factory.js';\nimport { hostGw } from './host-gw/factory.js';\n" },
       { path: 'backend/backend.ts', text: "import type { UdpStatus } from './udp/status.js';\nimport { subnet } from '../subnet/config.js';\n" },
       { path: 'backend/udp/backend.ts', text: "import { plan } from '../host-gw/route-plan.js';\nimport type { Backend } from '../backend.js';\nimport { peers } from './peers.js';\n" },
+      { path: 'backend/vxlan/backend.ts', text: "import { L2Cache } from '../shared/l2-cache.js';\n" },
+      { path: 'backend/shared/l2-cache.ts', text: "import { x } from '../udp/peers.js';\n" },
       { path: 'agent/agent.ts', text: "import { table } from '../backend/index.js';\nimport { serve } from '../api/app.js';\n" },
       { path: 'cli/main.ts', text: "import { labCommand } from '../tools/lab/command.js';\nimport { run } from '../agent/agent.js';\n" },
       { path: 'cli/agent-cmd.ts', text: "import { exec } from '../tools/kernel/process.js';\n" },
@@ -135,6 +140,7 @@ describe('layering', () => {
       { file: 'api/app.ts', specifier: '../metrics/metrics.js', why: 'api → metrics' },
       { file: 'backend/backend.ts', specifier: './udp/status.js', why: 'backend → backend/udp: only the table (backend/index.ts) imports backend folders' },
       { file: 'backend/udp/backend.ts', specifier: '../host-gw/route-plan.js', why: "backend/udp → backend/host-gw: one backend's folder never imports another's" },
+      { file: 'backend/shared/l2-cache.ts', specifier: '../udp/peers.js', why: 'backend → backend/udp: only the table (backend/index.ts) imports backend folders' },
       { file: 'cli/agent-cmd.ts', specifier: '../tools/kernel/process.js', why: 'cli → tools' },
       { file: 'index.ts', specifier: '-', why: 'the file is in no layer: add its folder to the table in test/unit/layering.test.ts' },
       { file: 'api/routes.ts', specifier: '../plugins/thing.js', why: 'plugins/thing.ts is in no layer: add its folder to the table in test/unit/layering.test.ts' },

@@ -8,7 +8,7 @@ import type { Lease, LeaseEvent } from '../../subnet/types.js';
 import type { PeerState, BackendStatus } from '../../status/types.js';
 import type { Backend, BackendContext } from '../backend.js';
 import { judgeKernelEvent } from './kernel-events.js';
-import { L2Cache } from './l2-cache.js';
+import { L2Cache } from '../shared/l2-cache.js';
 import { PeerStatusTable } from './peer-status.js';
 import { asPeer, HOST_GW_TYPE, planRoutes, planSubnets, validPublicIP, type DesiredRoute, type Peer, type Self } from './route-plan.js';
 import { logRouteChanges } from './route-log.js';

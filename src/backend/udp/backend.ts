@@ -7,6 +7,7 @@ import { formatCidr, formatIp } from '../../lib/ipv4.js';
 import type { Lease, LeaseEvent } from '../../subnet/types.js';
 import type { BackendStatus } from '../../status/types.js';
 import type { Backend, BackendContext } from '../backend.js';
+import { DirectRoutes } from '../shared/direct-routes.js';
 import type { UdpFlags, UdpOptions } from './options.js';
 import type { UdpDetails } from './status.js';
 import { UdpDataPath } from './data-path.js';
@@ -36,6 +37,8 @@ export interface UdpBackendOptions {
  * error (EBADFD) within about 50 ms, traffic or not, so no periodic check is needed.
  */
 const RECOVERY = { initialMs: 250, maxMs: 2000 } as const;
+/** DirectRouting: how often the direct routes are re-read and repaired, and how long an L2 verdict is trusted. */
+const DIRECT = { resyncMs: 5_000, l2MaxAgeMs: 60_000 } as const;
 
 export type UdpBackendContext = BackendContext<UdpOptions, UdpFlags>;
 
@@ -52,6 +55,8 @@ class UdpBackend implements Backend {
   private readonly self: Self;
   private readonly forwarder: Forwarder;
   private readonly book: PeerBook;
+  /** DirectRouting's routes for peers on our L2 segment; null without it. */
+  private readonly direct: DirectRoutes | null;
   private readonly mtu: number;
   private dataPath: UdpDataPath | null = null;
   private device: string | null = null;
@@ -81,6 +86,7 @@ class UdpBackend implements Backend {
     this.book = new PeerBook(opts.now ?? (() => new Date()));
     const recovery = opts.recovery ?? RECOVERY;
     this.backoff = new Backoff(recovery.initialMs, recovery.maxMs);
+    this.direct = ctx.options.directRouting === true ? new DirectRoutes({ kernel: ctx.kernel, iface: ctx.iface.name, log: this.log, observer: ctx.observer, ...DIRECT }) : null;
   }
 
   async start(): Promise<void> {
@@ -107,6 +113,7 @@ class UdpBackend implements Backend {
     this.dataPath = new UdpDataPath({ forwarder: this.forwarder, tun, transport, peerPort: this.port, onError: (err, where) => this.logOnce(err, where) });
     for (const lease of this.book.pending()) this.program(lease);
     this.dataPath.start();
+    this.direct?.start();
     this.device = tun.name;
     this.log.info({ device: tun.name, mtu: this.mtu, port: this.port, address: formatIp(tunAddress(this.ctx.ownLease.subnet)) }, 'udp backend started');
   }
@@ -119,6 +126,7 @@ class UdpBackend implements Backend {
       if (verdict?.kind === 'peer') this.program(ev.lease);
       else this.forget(ev.lease, verdict?.kind === 'invalid' ? verdict.reason : null);
     }
+    await this.direct?.setPeers(this.book.peers()); // the tunnel carries them meanwhile
   }
 
   async stop(): Promise<void> {
@@ -126,6 +134,7 @@ class UdpBackend implements Backend {
     this.stopped = true;
     this.backoff.cancel();
     await this.recovery;
+    await this.direct?.stop(); // its routes stay, as host-gw's do
     await this.dataPath?.stop();
     this.dataPath = null;
     this.log.info({ device: this.device }, 'udp backend stopped; the TUN device and its route are gone');
@@ -133,7 +142,8 @@ class UdpBackend implements Backend {
 
   status(): BackendStatus {
     const traffic = new Map(this.forwarder.peers().map((p) => [p.subnetText, p.traffic.snapshot()]));
-    const peers = this.book.list(traffic);
+    const direct = this.direct;
+    const peers = this.book.list(traffic, direct ? (subnet) => (direct.isDirect(subnet) ? 'direct' : UDP_TYPE) : undefined);
     return {
       type: UDP_TYPE,
       mtu: this.mtu,

@@ -9,15 +9,19 @@ export const DEFAULT_UDP_PORT = 8285;
 
 const SCHEMA = z.object({
   Port: z.int({ error: 'must be an integer from 1 to 65535' }).min(1, { error: 'must be an integer from 1 to 65535' }).max(65535, { error: 'must be an integer from 1 to 65535' }).default(DEFAULT_UDP_PORT),
+  DirectRouting: z.boolean({ error: 'must be true or false' }).default(false),
 });
 
-/** The udp backend's `Backend.*`: the UDP port it listens on and sends to. */
+/** The udp backend's `Backend.*`: the UDP port it listens on and sends to, and DirectRouting (twill's, as vxlan's). */
 export interface UdpOptions {
   readonly port: number;
+  /** Peers on our L2 segment get a kernel route via their PublicIP instead of the tunnel (absent: false). */
+  readonly directRouting?: boolean;
 }
 
 export function parseUdpOptions(raw: Readonly<Record<string, unknown>>): UdpOptions {
-  return Object.freeze({ port: parseBackendOptions(SCHEMA, raw).Port });
+  const o = parseBackendOptions(SCHEMA, raw);
+  return Object.freeze({ port: o.Port, directRouting: o.DirectRouting });
 }
 
 /** The udp backend's own command-line options. */

@@ -36,12 +36,18 @@ export class PeerBook {
     return prev;
   }
 
+  /** Every peer carried (programmed or pending), for DirectRouting. */
+  peers(): { subnet: string; publicIP: string }[] {
+    return [...this.entries].filter(([, e]) => e.state !== 'error').map(([subnet, e]) => ({ subnet, publicIP: e.lease.attrs.publicIP }));
+  }
+
   /** Leases recorded before the data path existed, to hand over when it starts. */
   pending(): Lease[] {
     return [...this.entries.values()].filter((e) => e.state === 'pending').map((e) => e.lease);
   }
 
-  list(traffic: ReadonlyMap<string, TrafficStatus>): PeerStatus[] {
+  /** `via` (DirectRouting only) says how each carried peer is reached: `direct` or `udp`. */
+  list(traffic: ReadonlyMap<string, TrafficStatus>, via?: (subnet: string) => string): PeerStatus[] {
     return [...this.entries]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([subnet, e]) => ({
@@ -52,6 +58,7 @@ export class PeerBook {
         ...(e.reason === undefined ? {} : { reason: e.reason }),
         since: e.since,
         traffic: traffic.get(subnet) ?? NO_TRAFFIC,
+        ...(via && e.state === 'programmed' ? { via: via(subnet) } : {}),
       }));
   }
 }

@@ -15,6 +15,7 @@ export type DataPath = 'twill' | Yardstick;
 
 const LAB_OF: Readonly<Record<Exclude<BenchCase, 'underlay'>, Pick<LabRun, 'backend' | 'dataPath'>>> = {
   'host-gw': { backend: 'host-gw', dataPath: 'twill' },
+  vxlan: { backend: 'vxlan', dataPath: 'twill' },
   udp: { backend: 'udp', dataPath: 'twill' },
   'node-udp': { backend: 'udp', dataPath: 'node-udp' },
   'flannel-udp': { backend: 'udp', dataPath: 'flannel-udp' },

@@ -37,6 +37,7 @@ interface RawUp {
   readonly ipMasq?: boolean;
   readonly prometheus?: boolean;
   readonly etcdMembers: string;
+  readonly directRouting?: boolean;
 }
 
 function upOptions(raw: RawUp): LabOptions {
@@ -49,6 +50,7 @@ function upOptions(raw: RawUp): LabOptions {
     ipMasq: raw.ipMasq === true,
     prometheus: raw.prometheus === true,
     etcdMembers: parseEtcdMembers(raw.etcdMembers),
+    directRouting: raw.directRouting === true,
   });
 }
 
@@ -112,6 +114,7 @@ export function registerLabCommands(program: Command): void {
     .option('--pods-per-host <n>', 'pods on each host', '1')
     .option('--ip-masq', 'run the agents with --ip-masq (pods reach the outside namespace as their host)')
     .option('--prometheus', "also run Prometheus in the etcd namespace, scraping every agent's /metrics each second")
+    .option('--direct-routing', 'write Backend.DirectRouting: true (vxlan, udp): peers on the same segment are routed without the tunnel')
     .option('--etcd-members <n>', `etcd cluster size (${ETCD_MEMBER_COUNTS.join(' or ')}), all in the etcd namespace; agents get every member`, '1')
     .action(up);
   common(lab.command('check').description('ping every pod from every other pod; non-zero exit on any failure')).action(check);

@@ -32,6 +32,7 @@ const stateSchema = z.object({
     network: z.string().optional(),
     // Labs from before --etcd-members existed ran one member.
     etcdMembers: z.literal(ETCD_MEMBER_COUNTS).optional(),
+    directRouting: z.boolean().optional(),
   }),
   // endpoint: the first member's. Labs from before --etcd-members recorded one pid, no members.
   etcd: z

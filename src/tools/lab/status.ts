@@ -81,7 +81,8 @@ const showMember = (m: EtcdMemberStatus): string => `${m.name} ${m.endpoint} ${m
 export function renderStatus(s: LabStatus): string {
   const { options, phase } = s.state;
   const dir = options.dir;
-  const head = `lab ${options.name} (${phase}, backend ${options.backend}, topology ${s.underlay.topology})\n`;
+  const direct = options.directRouting === true ? ' with DirectRouting' : '';
+  const head = `lab ${options.name} (${phase}, backend ${options.backend}${direct}, topology ${s.underlay.topology})\n`;
   const outside = planOf(s.state).outside;
   // One member: one line, as before members existed; more: one line each under the namespace.
   const [only] = s.etcd;

@@ -35,6 +35,8 @@ export interface LabOptions {
   readonly network?: string;
   /** Members of the lab's etcd cluster (absent: 1). */
   readonly etcdMembers?: EtcdMemberCount;
+  /** `Backend.DirectRouting: true` in the network config (vxlan, udp; absent: false). */
+  readonly directRouting?: boolean;
 }
 
 export interface LabHost extends LabNode {
@@ -65,6 +67,7 @@ export interface LabPlan {
   /** The "internet": on segment A, reached by pods only through their host, no route back to pods. */
   readonly outside: LabNode & { readonly ip: string };
   readonly ipMasq: boolean;
+  readonly directRouting: boolean;
   readonly hosts: readonly LabHost[];
   readonly pods: readonly LabPod[];
 }
@@ -118,12 +121,12 @@ export function planLab(opts: LabOptions): LabPlan {
   const hosts = Array.from({ length: opts.hosts }, (_, i) => host(opts, u, i + 1));
   const { name, dir, backend, topology } = opts;
   const outside = outsideNode(opts.name, segmentA(u));
-  return { name, prefix: labPrefix(name), dir, backend, network: opts.network ?? LAB_NETWORK, topology, segments: u.segments, router: u.router, etcd, outside, ipMasq: opts.ipMasq ?? false, hosts, pods: pods(opts) };
+  return { name, prefix: labPrefix(name), dir, backend, network: opts.network ?? LAB_NETWORK, topology, segments: u.segments, router: u.router, etcd, outside, ipMasq: opts.ipMasq ?? false, directRouting: opts.directRouting ?? false, hosts, pods: pods(opts) };
 }
 
 /** The network config `up` writes with `twill config set`. */
-export function networkConfigJson(plan: Pick<LabPlan, 'network' | 'backend'>): string {
-  return JSON.stringify({ Network: plan.network, SubnetLen: 24, Backend: { Type: plan.backend } });
+export function networkConfigJson(plan: Pick<LabPlan, 'network' | 'backend'> & { readonly directRouting?: boolean }): string {
+  return JSON.stringify({ Network: plan.network, SubnetLen: 24, Backend: { Type: plan.backend, ...(plan.directRouting === true ? { DirectRouting: true } : {}) } });
 }
 
 /** The nodes on the underlay (everything with a veth to a segment), router first. */

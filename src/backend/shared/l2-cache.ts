@@ -1,5 +1,5 @@
 import type { KernelRoute, RouteLookup } from '../../kernel/index.js';
-import { l2Verdict, type L2Verdict } from './route-plan.js';
+import { l2Verdict, type L2Verdict } from './l2-verdict.js';
 
 /**
  * The L2 verdict per PublicIP, so that a lease change costs no `ip route get` for peers already
