@@ -202,7 +202,7 @@ describe.skipIf(!isRoot())('twill lab --topology routed', () => {
       const via = Object.fromEntries(status.peers.map((p) => [p.publicIP, p.via]));
       expect(via).toEqual({ [h3.ip]: 'direct', [hosts[1]!.ip]: backend, [hosts[3]!.ip]: backend });
       // The tunnel device's counters: still for 20 pings to h3's pod (direct), +20 for h2's (tunnelled).
-      const pods = (await readLabState(dirOf(NAME))).pods as readonly { host: string; ns: string; ip: string | null }[];
+      const { pods } = await readLabState(dirOf(NAME));
       const podOf = (h: HostRow) => pods.find((p) => p.host === h.id)!;
       const tunnel = backend === 'vxlan' ? 'flannel.1' : 'twill0';
       const txPackets = async () => (JSON.parse((await inNetns(h1.ns, 'ip', ['-s', '-j', 'link', 'show', tunnel])).stdout) as { stats64: { tx: { packets: number } } }[])[0]!.stats64.tx.packets;

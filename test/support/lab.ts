@@ -58,7 +58,7 @@ export async function labNamespaces(name: string): Promise<string[]> {
 
 export interface LabStateFile {
   readonly hosts: readonly { id: string; ns: string; ip: string; pid: number | null; subnet: string | null }[];
-  readonly pods: readonly { id: string; ns: string; ip: string | null }[];
+  readonly pods: readonly { id: string; host: string; ns: string; ip: string | null }[];
 }
 
 export async function readLabState(dir: string): Promise<LabStateFile> {
