@@ -163,6 +163,19 @@ describe.skipIf(process.getuid?.() !== 0)('vxlan on a real kernel (namespaces)',
     await within(PROMISE_MS, pingsBothWays);
   });
 
+  it('recreates the device when the underlay interface is deleted and made again (flannel #2247: flannel.1 vanishes with it)', async () => {
+    await nsIp(A, ['link', 'del', 'eth0']); // the kernel deletes the VXLAN devices on top of it
+    expect((await nsIp(A, ['link', 'show', 'flannel.1']).catch(() => null))?.stdout ?? '').toBe('');
+    await veth({ ns: A, name: 'eth0' }, { ns: BR, name: 'va' });
+    await nsIp(BR, ['link', 'set', 'va', 'master', 'br0']);
+    await nsIp(A, ['addr', 'add', '198.18.0.11/24', 'dev', 'eth0']);
+    await within(PROMISE_MS, pingsBothWays);
+    expect((await nsIp(A, ['-d', 'link', 'show', 'flannel.1'])).stdout).toMatch(/vxlan id 1 local 198\.18\.0\.11 dev eth0 /);
+    // Someone else's device and route went with eth0 too: put the fixture back for the cleanup test.
+    await nsIp(A, ['link', 'add', 'vxlan.other', 'type', 'vxlan', 'id', '7', 'local', '198.18.0.11', 'dev', 'eth0', 'dstport', '4789']);
+    await nsIp(A, ['route', 'add', '10.244.50.0/24', 'via', '198.18.0.12', 'dev', 'eth0']);
+  });
+
   it('with DirectRouting, reaches a peer on the segment by a plain route, then repairs that route after an underlay flush', async () => {
     await nodes[0]!.stop();
     nodes[0] = startBackend(A, LEASE_A, { directRouting: true }, 1_000);
