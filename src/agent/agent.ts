@@ -21,6 +21,7 @@ import { Lifecycle } from './lifecycle.js';
 import { PeerFeed } from './peer-feed.js';
 import type { AgentObserver } from '../status/observer.js';
 import { Telemetry } from './telemetry.js';
+import { seedNetworkConfig } from './config-seed.js';
 import { validateNetworkConfig } from './network-config.js';
 import type { AgentOptions } from './options.js';
 import { formatSubnetEnv, readPreviousSubnet, writeFileAtomic } from './subnet-env.js';
@@ -214,12 +215,16 @@ export class Agent implements StatusSource {
   /**
    * Missing or invalid config, etcd down: one clear line per kind of problem (its code), and
    * retry; routes are left alone. A problem retrying cannot fix (etcd auth) ends start().
+   * With --net-config-file, the config is first created from the file when etcd has none.
    */
   private async waitForConfig(): Promise<NetworkConfig | null> {
     let logged: ErrorCode | null = null;
+    let seed = this.opts.netConfig ?? null;
     while (!this.lifecycle.stopRequested) {
       let problem: unknown;
       try {
+        if (seed) await seedNetworkConfig(this.registry, seed, this.log);
+        seed = null;
         const text = await this.registry.getConfig();
         if (text !== null) return validateNetworkConfig(text, this.backends);
         problem = new TwillError('TWILL_ERR_CONFIG_MISSING', `no network config at ${this.opts.etcdPrefix}/config; waiting for it`);

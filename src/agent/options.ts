@@ -24,8 +24,16 @@ export interface AgentOptions {
   readonly ipMasq: boolean;
   /** ACCEPT rules for the pod network in iptables' FORWARD chain (on unless --forward-rules=false). */
   readonly forwardRules: boolean;
+  /** --net-config-file: the network config to create in etcd when there is none (checked already). */
+  readonly netConfig?: NetConfigSeed | null;
   /** Only for tests: run kernel commands inside this namespace instead of our own. */
   readonly netns?: string;
+}
+
+/** A network config file, read and validated when the options were parsed. */
+export interface NetConfigSeed {
+  readonly path: string;
+  readonly text: string;
 }
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };

@@ -6,12 +6,14 @@ import { createLogger } from '../log.js';
 import { addStatusOptions, statusOptions, type StatusFlags } from './status-flags.js';
 import { addTrafficRuleOptions, runCleanup, type TrafficRuleFlags } from './traffic-flags.js';
 import { addEtcdOptions, parseEtcdFlags, type EtcdFlags } from './etcd-flags.js';
+import { readNetConfigFile } from './net-config-file.js';
 
 interface AgentFlags extends TrafficRuleFlags, EtcdFlags {
   iface?: string;
   publicIp?: string;
   subnetFile: string;
   subnetLeaseTtl: string;
+  netConfigFile?: string;
   logLevel: string;
 }
 
@@ -31,6 +33,7 @@ function toOptions(flags: AllAgentFlags): AgentOptions {
     ...statusOptions(flags),
     ipMasq: parseBool('--ip-masq', flags.ipMasq),
     forwardRules: parseBool('--forward-rules', flags.forwardRules),
+    netConfig: flags.netConfigFile ? readNetConfigFile(flags.netConfigFile) : null,
   });
 }
 
@@ -98,6 +101,7 @@ export function registerAgentCommand(program: Command): void {
     .addOption(new Option('--public-ip <address>', "IP peers reach this node at (default: the interface's first IPv4)").env('TWILL_PUBLIC_IP'))
     .addOption(new Option('--subnet-file <path>', 'where to write subnet.env').env('TWILL_SUBNET_FILE').default('/run/flannel/subnet.env'))
     .addOption(new Option('--subnet-lease-ttl <duration>', 'TTL of the etcd lease on the subnet').env('TWILL_SUBNET_LEASE_TTL').default('24h'))
+    .addOption(new Option('--net-config-file <path>', "create the network config in etcd from this file when there is none (etcd's wins when both exist)").env('TWILL_NET_CONFIG_FILE'))
     .addOption(new Option('--log-level <level>', 'pino log level').env('TWILL_LOG_LEVEL').default('info'));
   addBackendOptions(cmd);
   addTrafficRuleOptions(cmd)

@@ -50,6 +50,12 @@ export class EtcdRegistry implements LeaseRegistry {
     await this.call('write the network config', () => this.client.put(configKey(this.prefix)).value(text).exec());
   }
 
+  async createConfig(text: string): Promise<boolean> {
+    const key = configKey(this.prefix);
+    const res = await this.call('create the network config', () => this.client.if(key, 'Version', '==', 0).then(this.client.put(key).value(text)).commit());
+    return res.succeeded;
+  }
+
   async listLeases(): Promise<LeaseSnapshot> {
     // One range RPC for every lease: no extra call per key (a flannel defect).
     const res = await this.call('list leases', () => this.client.getAll().prefix(subnetsPrefix(this.prefix)).exec());

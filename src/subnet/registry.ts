@@ -46,6 +46,8 @@ export interface LeaseRegistry {
   /** `timeoutMs`: this read's deadline (default the registry's own), linearizable as every read here. */
   getConfig(options?: { readonly timeoutMs?: number }): Promise<string | null>;
   putConfig(text: string): Promise<void>;
+  /** Writes the config only if there is none (one transaction); false when one was there already. */
+  createConfig(text: string): Promise<boolean>;
   listLeases(): Promise<LeaseSnapshot>;
   /** Creates the key only if it does not exist; null when another node got there first. */
   createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null>;

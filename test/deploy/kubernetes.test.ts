@@ -77,6 +77,10 @@ describe('deploy/kubernetes', () => {
     const hostPaths = Object.fromEntries(pod.volumes.filter((v: any) => v.hostPath).map((v: any) => [v.name, v.hostPath.path])); // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(Object.values(hostPaths)).toEqual(expect.arrayContaining(['/run/flannel', '/etc/cni/net.d', '/opt/cni/bin', '/dev/net/tun']));
     expect(pod.volumes.find((v: any) => v.secret)?.secret.secretName).toBe('twill-etcd-tls'); // eslint-disable-line @typescript-eslint/no-explicit-any
+    // The network config is seeded from the ConfigMap's net-conf.json, mounted where the flag points.
+    expect(agent.args).toContain('--net-config-file=/etc/twill/net-conf.json');
+    expect(agent.volumeMounts).toContainEqual({ name: 'twill-config', mountPath: '/etc/twill/net-conf.json', subPath: 'net-conf.json', readOnly: true });
+    expect(pod.volumes.find((v: any) => v.name === 'twill-config')?.configMap.name).toBe('twill-config'); // eslint-disable-line @typescript-eslint/no-explicit-any
     const init = pod.initContainers[0];
     expect(init.command.join(' ')).toMatch(/cp .*cni-conf\.json \/etc\/cni\/net\.d\/\.10-twill\.conflist\.tmp;\s*mv -f \/etc\/cni\/net\.d\/\.10-twill\.conflist\.tmp \/etc\/cni\/net\.d\/10-twill\.conflist/);
   });

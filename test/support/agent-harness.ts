@@ -44,6 +44,8 @@ export interface AgentHarnessOptions {
   readonly backend?: RecordingOptions;
   /** Receives the agent's counters (default: none). */
   readonly observer?: AgentObserver;
+  /** What --net-config-file would hand the agent (its text). */
+  readonly netConfig?: string;
 }
 
 export interface AgentHarness {
@@ -83,6 +85,7 @@ export async function agentHarness(opts: AgentHarnessOptions = {}): Promise<Agen
     nodeName: 'node-a',
     ipMasq: false,
     forwardRules: false,
+    netConfig: opts.netConfig === undefined ? null : { path: '/etc/twill/net-conf.json', text: opts.netConfig },
   };
   const log = memoryLogger();
   const agent = new Agent(Object.freeze(options), { logger: log.logger, registry, kernel: kernel.kernel, backends: { [RECORDING_TYPE]: backend.factory }, ...(opts.observer && { observer: opts.observer }) });

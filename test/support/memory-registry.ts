@@ -75,6 +75,13 @@ export class MemoryRegistry implements LeaseRegistry {
     this.put(configKey(this.prefix), text, '0');
   }
 
+  async createConfig(text: string): Promise<boolean> {
+    this.ready();
+    if (this.kvs.has(configKey(this.prefix))) return false;
+    this.put(configKey(this.prefix), text, '0');
+    return true;
+  }
+
   async listLeases(): Promise<LeaseSnapshot> {
     this.ready();
     const leases: Lease[] = [];

@@ -72,6 +72,16 @@ export function registryContract(name: string, make: () => Promise<RegistryHarne
       expect(await h.registry.getConfig()).toBe('{"Network":"10.2.0.0/16"}');
     });
 
+    it('creates the network config only where there is none, once among racing creators', async () => {
+      await start();
+      const created = await Promise.all(Array.from({ length: 10 }, (_, i) => h.registry.createConfig(`{"Network":"10.${i}.0.0/16"}`)));
+      expect(created.filter(Boolean)).toHaveLength(1);
+      const winner = created.indexOf(true);
+      expect(await h.registry.getConfig()).toBe(`{"Network":"10.${winner}.0.0/16"}`);
+      expect(await h.registry.createConfig('{"Network":"10.99.0.0/16"}')).toBe(false);
+      expect(await h.registry.getConfig()).toBe(`{"Network":"10.${winner}.0.0/16"}`);
+    });
+
     it('creates only a key that does not exist (version 0): the second create gets null', async () => {
       await start();
       const a = await h.registry.createLease(net('10.5.1.0/24'), node('198.18.0.1'), 60);

@@ -94,6 +94,7 @@ describe('an etcd outage, as the agent logs it', () => {
       takeOverLease: unused,
       getConfig: unused,
       putConfig: unused,
+      createConfig: unused,
       deleteLease: unused,
       watchLeases: () => ({ close: async () => undefined }),
       close: () => undefined,

@@ -27,6 +27,7 @@ function scriptedRegistry(lists: (LeaseSnapshot | TwillError)[], renewals: (numb
     revokeLease: async () => void calls.revoke++,
     getConfig: unused,
     putConfig: unused,
+    createConfig: unused,
     deleteLease: unused,
     watchLeases: () => ({ close: async () => undefined }),
     close: () => undefined,

@@ -31,6 +31,7 @@ function scriptedRegistry(script: (LeaseSnapshot | TwillError)[]) {
     },
     getConfig: unused,
     putConfig: unused,
+    createConfig: unused,
     createLease: unused,
     takeOverLease: unused,
     renewLease: unused,
