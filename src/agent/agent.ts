@@ -21,6 +21,7 @@ import { Lifecycle } from './lifecycle.js';
 import { PeerFeed } from './peer-feed.js';
 import type { AgentObserver } from '../status/observer.js';
 import { Telemetry } from './telemetry.js';
+import { DEFAULT_CNI_NETWORK_NAME, renderConflist, writeConflist } from './cni-conflist.js';
 import { seedNetworkConfig } from './config-seed.js';
 import { validateNetworkConfig } from './network-config.js';
 import type { AgentOptions } from './options.js';
@@ -270,6 +271,14 @@ export class Agent implements StatusSource {
     await writeFileAtomic(this.opts.subnetFile, formatSubnetEnv({ network: config.network, subnet: lease.subnet, mtu, ipMasq: this.opts.ipMasq }));
     this.log.info({ path: this.opts.subnetFile, subnet: formatCidr(lease.subnet), mtu }, 'subnet file written');
     this.telemetry.subnetFileWritten();
+    if (this.opts.cniConfFile) await this.writeCniConf(lease, mtu, this.opts.cniConfFile);
+  }
+
+  /** The node's conflist, for the runtime's bridge, host-local and portmap; rewritten only when it changes. */
+  private async writeCniConf(lease: Lease, mtu: number, path: string): Promise<void> {
+    const name = this.opts.cniNetworkName ?? DEFAULT_CNI_NETWORK_NAME;
+    const text = renderConflist({ name, network: this.setup!.config.network, subnet: lease.subnet, mtu, ipMasq: this.opts.ipMasq });
+    if (await writeConflist(path, text)) this.log.info({ path, name, subnet: formatCidr(lease.subnet), mtu }, 'CNI config written');
   }
 
   /** A lease re-acquired after a loss: same subnet → nothing to redo; a new one → restart the backend. */

@@ -24,6 +24,10 @@ export interface AgentOptions {
   readonly ipMasq: boolean;
   /** ACCEPT rules for the pod network in iptables' FORWARD chain (on unless --forward-rules=false). */
   readonly forwardRules: boolean;
+  /** --cni-conf-file: where to write this node's CNI conflist once the lease is held; null = not at all. */
+  readonly cniConfFile?: string | null;
+  /** --cni-network-name: the conflist's name (flannel's cbr0). */
+  readonly cniNetworkName?: string;
   /** --net-config-file: the network config to create in etcd when there is none (checked already). */
   readonly netConfig?: NetConfigSeed | null;
   /** Only for tests: run kernel commands inside this namespace instead of our own. */

@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { checkCniNetworkName } from '../agent/cni-conflist.js';
 import { startServedAgent } from '../agent/serve.js';
 import { checkTtl, parseBool, parseDurationSeconds, type AgentOptions } from '../agent/options.js';
 import { BACKENDS, parseBackendFlags, type BackendTable } from '../backend/index.js';
@@ -14,6 +15,8 @@ interface AgentFlags extends TrafficRuleFlags, EtcdFlags {
   subnetFile: string;
   subnetLeaseTtl: string;
   netConfigFile?: string;
+  cniConfFile: string;
+  cniNetworkName: string;
   logLevel: string;
 }
 
@@ -34,6 +37,8 @@ function toOptions(flags: AllAgentFlags): AgentOptions {
     ipMasq: parseBool('--ip-masq', flags.ipMasq),
     forwardRules: parseBool('--forward-rules', flags.forwardRules),
     netConfig: flags.netConfigFile ? readNetConfigFile(flags.netConfigFile) : null,
+    cniConfFile: flags.cniConfFile === '' ? null : flags.cniConfFile,
+    cniNetworkName: checkCniNetworkName(flags.cniNetworkName),
   });
 }
 
@@ -102,6 +107,8 @@ export function registerAgentCommand(program: Command): void {
     .addOption(new Option('--subnet-file <path>', 'where to write subnet.env').env('TWILL_SUBNET_FILE').default('/run/flannel/subnet.env'))
     .addOption(new Option('--subnet-lease-ttl <duration>', 'TTL of the etcd lease on the subnet').env('TWILL_SUBNET_LEASE_TTL').default('24h'))
     .addOption(new Option('--net-config-file <path>', "create the network config in etcd from this file when there is none (etcd's wins when both exist)").env('TWILL_NET_CONFIG_FILE'))
+    .addOption(new Option('--cni-conf-file <path>', "write this node's CNI conflist here once the lease is held (bridge, host-local, portmap); empty = off").env('TWILL_CNI_CONF_FILE').default(''))
+    .addOption(new Option('--cni-network-name <name>', "the conflist's network name").env('TWILL_CNI_NETWORK_NAME').default('cbr0'))
     .addOption(new Option('--log-level <level>', 'pino log level').env('TWILL_LOG_LEVEL').default('info'));
   addBackendOptions(cmd);
   addTrafficRuleOptions(cmd)

@@ -28,6 +28,6 @@ export async function runCleanup(options: AgentOptions, logger: Logger): Promise
     for (const factory of Object.values(BACKENDS)) Object.assign(removed, await factory.cleanup?.(kernel, options.backendFlags?.[factory.type]));
     return removed;
   };
-  const removed = await cleanupNode(kernel, { subnetFile: options.subnetFile, backends });
+  const removed = await cleanupNode(kernel, { subnetFile: options.subnetFile, cniConfFile: options.cniConfFile ?? null, backends });
   logger.child({ component: 'cleanup' }).info({ ...removed, path: options.subnetFile }, 'cleanup done');
 }

@@ -6,6 +6,8 @@ import { replaceScript, TWILL_NFT_FAMILY, TWILL_NFT_TABLE } from './nft-ruleset.
 
 export interface CleanupTargets {
   readonly subnetFile: string;
+  /** The conflist the agent wrote (--cni-conf-file), if it writes one. */
+  readonly cniConfFile?: string | null;
   /** Removes what the backends made (their devices), before the routes; returns what it removed. */
   readonly backends: () => Promise<Readonly<Record<string, unknown>>>;
 }
@@ -16,27 +18,34 @@ export interface CleanupSummary {
   readonly forwardRules: number;
   readonly routes: number;
   readonly subnetFile: boolean;
+  readonly cniConfFile: boolean;
   readonly [backendPart: string]: unknown;
 }
 
 /**
  * `twill agent --cleanup`: removes exactly what twill adds on a node and nothing else: its nft
  * table, the FORWARD rules carrying its comment, what its backends made (the udp TUN device),
- * routes with protocol 116, and subnet.env. The etcd lease is left to expire (the node may come back and want it).
+ * routes with protocol 116, subnet.env and the conflist it wrote. The etcd lease is left to expire (the node may come back and want it).
  */
 export async function cleanupNode(kernel: Kernel, targets: CleanupTargets): Promise<CleanupSummary> {
   const nftTable = await removeTable(kernel);
   const forwardRules = await removeForwardRules(kernel);
   const backends = await targets.backends();
   const routes = await removeRoutes(kernel);
-  const subnetFile = await unlink(targets.subnetFile).then(
+  const subnetFile = await removeFile(targets.subnetFile);
+  const cniConfFile = targets.cniConfFile ? await removeFile(targets.cniConfFile) : false;
+  return { ...backends, nftTable, forwardRules, routes, subnetFile, cniConfFile };
+}
+
+/** True when the file was there. */
+function removeFile(path: string): Promise<boolean> {
+  return unlink(path).then(
     () => true,
     (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return false;
       throw err;
     },
   );
-  return { ...backends, nftTable, forwardRules, routes, subnetFile };
 }
 
 /** A missing program means nothing of its kind was ever added. */

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { CNI_PLUGINS, renderConflist } from '../../src/agent/cni-conflist.js';
 import { validateNetworkConfig } from '../../src/agent/network-config.js';
+import { parseCidr } from '../../src/lib/ipv4.js';
 
 // Every manifest in deploy/kubernetes validated against the Kubernetes API's OpenAPI schemas,
 // as compiled and bundled by the kubernetes-models package (offline, no cluster needed): types,
@@ -81,15 +83,31 @@ describe('deploy/kubernetes', () => {
     expect(agent.args).toContain('--net-config-file=/etc/twill/net-conf.json');
     expect(agent.volumeMounts).toContainEqual({ name: 'twill-config', mountPath: '/etc/twill/net-conf.json', subPath: 'net-conf.json', readOnly: true });
     expect(pod.volumes.find((v: any) => v.name === 'twill-config')?.configMap.name).toBe('twill-config'); // eslint-disable-line @typescript-eslint/no-explicit-any
-    const init = pod.initContainers[0];
-    expect(init.command.join(' ')).toMatch(/cp .*cni-conf\.json \/etc\/cni\/net\.d\/\.10-twill\.conflist\.tmp;\s*mv -f \/etc\/cni\/net\.d\/\.10-twill\.conflist\.tmp \/etc\/cni\/net\.d\/10-twill\.conflist/);
+    // The agent writes the node's conflist into the host's CNI config dir.
+    expect(agent.args).toContain('--cni-conf-file=/etc/cni/net.d/10-twill.conflist');
+    expect(agent.volumeMounts).toContainEqual({ name: 'cni-conf-dir', mountPath: '/etc/cni/net.d' });
   });
 
-  it("the ConfigMap's net-conf.json passes twill's own config rules; cni-conf.json is kube-flannel's conflist", async () => {
+  it("the ConfigMap's net-conf.json passes twill's own config rules, and there is no conflist in it", async () => {
     const cm = (await manifests()).find((m) => m.doc.kind === 'ConfigMap')!.doc as unknown as { data: Record<string, string> };
     expect(validateNetworkConfig(cm.data['net-conf.json']!).backend.type).toBe('host-gw');
-    const conflist = JSON.parse(cm.data['cni-conf.json']!) as { name: string; plugins: { type: string }[] };
-    expect(conflist.name).toBe('cbr0');
-    expect(conflist.plugins.map((p) => p.type)).toEqual(['flannel', 'portmap']);
+    expect(Object.keys(cm.data).sort()).toEqual(['etcd-endpoints', 'net-conf.json']);
+  });
+
+  it('names no CNI plugin that the init container does not install from the image (no flannel plugin anywhere)', async () => {
+    const all = await manifests();
+    const ds = all.find((m) => m.doc.kind === 'DaemonSet')!.doc as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const script = ds.spec.template.spec.initContainers[0].command.join(' ') as string;
+    const installed = /for p in ([\w -]+); do/.exec(script)![1]!.trim().split(/\s+/);
+    // Every plugin the agent's conflist names, and loopback (runtimes call it for lo).
+    const conflist = JSON.parse(renderConflist({ name: 'cbr0', network: parseCidr('10.244.0.0/16')!, subnet: parseCidr('10.244.1.0/24')!, mtu: 1500, ipMasq: true })) as { plugins: { type: string; ipam?: { type: string } }[] };
+    const named = [...conflist.plugins.flatMap((p) => [p.type, ...(p.ipam ? [p.ipam.type] : [])]), 'loopback'];
+    expect(named.filter((p) => !installed.includes(p))).toEqual([]);
+    expect([...CNI_PLUGINS].filter((p) => !installed.includes(p))).toEqual([]);
+    // The image has them: Debian's containernetworking-plugins puts them in /usr/lib/cni.
+    const dockerfile = await readFile(fileURLToPath(new URL('../../Dockerfile', import.meta.url)), 'utf8');
+    expect(dockerfile).toContain('containernetworking-plugins');
+    expect(script).toContain('/usr/lib/cni/$p');
+    for (const { file, doc } of all) expect(JSON.stringify(doc), file).not.toMatch(/"type\\?":\s*\\?"flannel/);
   });
 });

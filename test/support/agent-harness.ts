@@ -46,6 +46,8 @@ export interface AgentHarnessOptions {
   readonly observer?: AgentObserver;
   /** What --net-config-file would hand the agent (its text). */
   readonly netConfig?: string;
+  /** Write the CNI conflist (--cni-conf-file) into the harness's temp dir. */
+  readonly cniConf?: boolean;
 }
 
 export interface AgentHarness {
@@ -57,6 +59,8 @@ export interface AgentHarness {
   readonly order: string[];
   readonly logLines: () => Record<string, unknown>[];
   readonly subnetEnv: () => Promise<string>;
+  /** The harness's temp dir (subnet.env in run/, the conflist in net.d/). */
+  readonly dir: string;
   /** The latest lease watch's handlers (null before the agent watches). */
   readonly watchHandlers: () => LeaseWatchHandlers | null;
   dispose(): Promise<void>;
@@ -86,6 +90,7 @@ export async function agentHarness(opts: AgentHarnessOptions = {}): Promise<Agen
     ipMasq: false,
     forwardRules: false,
     netConfig: opts.netConfig === undefined ? null : { path: '/etc/twill/net-conf.json', text: opts.netConfig },
+    cniConfFile: opts.cniConf ? join(dir, 'net.d', '10-twill.conflist') : null,
   };
   const log = memoryLogger();
   const agent = new Agent(Object.freeze(options), { logger: log.logger, registry, kernel: kernel.kernel, backends: { [RECORDING_TYPE]: backend.factory }, ...(opts.observer && { observer: opts.observer }) });
@@ -97,6 +102,7 @@ export async function agentHarness(opts: AgentHarnessOptions = {}): Promise<Agen
     order,
     logLines: log.lines,
     subnetEnv: () => readFile(subnetFile, 'utf8'),
+    dir,
     watchHandlers: () => registry.watchHandlers,
     dispose: async () => {
       await agent.stop();
