@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Pings every lab pod from every other pod (all running nodes of this compose project), prints
-# the matrix, and exits 1 if any pair fails. Run from anywhere: ./deploy/compose/check.sh
+# the matrix, and exits 1 if any pair fails. Run from anywhere: deploy/compose/check.sh
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/../.."   # the repository root, where compose.yaml is
 if docker compose version >/dev/null 2>&1; then compose=(docker compose); else compose=(docker-compose); fi
 # See the nodes of either profile, whichever is up.
 export COMPOSE_PROFILES=flat,routed

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The image and the compose lab on a real Docker engine (scripts/test.sh starts dockerd and
 // makes the base images offline first). Flat host-gw, routed udp and routed vxlan: every pod
 // reaches every other, by the documented check; routed host-gw: the check fails and says which pairs.
-const COMPOSE_DIR = fileURLToPath(new URL('../../deploy/compose/', import.meta.url));
+// compose.yaml is at the repository root (`docker compose up -d` from a fresh clone); check.sh in deploy/compose.
+const COMPOSE_DIR = fileURLToPath(new URL('../../', import.meta.url));
 const PROJECT = 'twltest';
 
 interface Run {
@@ -31,7 +32,7 @@ async function up(profile: string, backend: string): Promise<void> {
   expect(res.code, res.out).toBe(0);
 }
 
-const check = () => run('bash', ['check.sh']);
+const check = () => run('bash', ['deploy/compose/check.sh']);
 
 beforeAll(async () => {
   composeCmd = (await run('docker', ['compose', 'version'])).code === 0 ? ['docker', 'compose'] : ['docker-compose'];
