@@ -10,6 +10,19 @@
       "cflags_c": ["-std=gnu11"]
     },
     {
+      # The data path's packet functions in plain C (native/packet/), exposed to the tests by
+      # native/packet_napi.c (test/unit/udp-native-diff.test.ts). Not loaded by the agent.
+      "target_name": "twill_packet",
+      "sources": [
+        "native/packet_napi.c", "native/packet/packet.c", "native/packet/checksum.c",
+        "native/packet/peer_table.c", "native/packet/forward.c", "native/packet/icmp.c",
+        "native/packet/coalesce.c"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-O2"],
+      "cflags_c": ["-std=gnu11"]
+    },
+    {
       # Not part of twill: flannel's udp proxy loop, the yardstick `twill bench --cases flannel-udp` runs.
       "target_name": "flannel_udp",
       "type": "executable",

@@ -13,6 +13,8 @@ DEBIAN_PACKAGES=(
   systemd                          # systemd-analyze verify checks deploy/systemd/twill.service
   nftables iptables                # twill's traffic rules (nft table, iptables FORWARD); the CNI bridge's ipMasq
   prometheus                       # lab up --prometheus scrapes the agents; promtool checks /metrics in the tests
+  python3 make g++                 # node-gyp builds the addons at npm ci
+  gcc libc6-dev                    # the sanitizer test builds native/packet/ with -fsanitize (gcc brings libasan8, libubsan1)
 )
 
 source scripts/apt-ensure.sh

@@ -37,6 +37,20 @@ describe.skipIf(!isRoot())('twill lab (3 hosts, host-gw)', () => {
     expect(check.stdout).not.toContain('✗');
   });
 
+  it("wires the pods from the conflist each host's agent wrote (bridge + host-local over its subnet, portmap)", async () => {
+    for (const host of state.hosts) {
+      const conf = JSON.parse(await readFile(`${DIR}/${host.id}/net.d/10-twill.conflist`, 'utf8')) as { name: string; plugins: { type: string; mtu?: number; ipam?: { ranges: { subnet: string }[][] } }[] };
+      expect(conf.plugins.map((p) => p.type)).toEqual(['bridge', 'portmap']);
+      expect(conf.plugins[0]!.ipam!.ranges[0]![0]!.subnet).toBe(host.subnet);
+      for (const pod of state.pods.filter((p) => p.host === host.id)) {
+        // host-local keeps its allocations under the conflist's network name; the pod's MTU is the conflist's.
+        expect(await readFile(`${DIR}/${host.id}/cni/${conf.name}/${pod.ip}`, 'utf8')).toContain(pod.ns);
+        const link = JSON.parse((await inNetns(pod.ns, 'ip', ['-j', 'link', 'show', 'eth0'])).stdout) as { mtu: number }[];
+        expect(link[0]!.mtu).toBe(conf.plugins[0]!.mtu);
+      }
+    }
+  });
+
   it('publishes contract-format leases in etcd, matching each host subnet.env', async () => {
     const get = await inNetns('twl-t2e-h1', 'etcdctl', ['--endpoints', ETCD, 'get', '--prefix', '/coreos.com/network/']);
     expect(get.code, get.stderr).toBe(0);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { bridgeConf, cniEnv, loopbackConf, parseSubnetEnv, resultIpv4, type FlannelEnv } from '../../src/tools/lab/cni.js';
+import { renderConflist } from '../../src/agent/cni-conflist.js';
+import { parseCidr } from '../../src/lib/ipv4.js';
+import { cniEnv, conflistPluginConfs, loopbackConf, parseSubnetEnv, resultIpv4, type FlannelEnv } from '../../src/tools/lab/cni.js';
 
 const SUBNET_ENV = 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n';
 
@@ -33,32 +35,28 @@ describe('lab CNI derivation: subnet.env', () => {
   });
 });
 
-describe('lab CNI derivation: the delegated bridge conf', () => {
-  it('is what the flannel plugin hands to bridge, with a per-host dataDir', () => {
-    expect(bridgeConf(parsed(SUBNET_ENV), '/tmp/twill-lab/x/h1/cni')).toEqual({
-      cniVersion: '0.3.1',
-      name: 'cbr0',
-      type: 'bridge',
-      bridge: 'cni0',
-      isGateway: true,
-      isDefaultGateway: true,
-      ipMasq: true,
-      mtu: 1500,
-      hairpinMode: true,
-      ipam: {
-        type: 'host-local',
-        ranges: [[{ subnet: '10.244.7.0/24' }]],
-        routes: [{ dst: '10.244.0.0/16' }],
-        dataDir: '/tmp/twill-lab/x/h1/cni',
+describe("lab CNI: the agent's conflist, handed to its plugins as a runtime does", () => {
+  it('gives each plugin the list name and cniVersion, and host-local a per-host dataDir', () => {
+    const conflist = renderConflist({ name: 'cbr0', network: parseCidr('10.244.0.0/16')!, subnet: parseCidr('10.244.7.0/24')!, mtu: 1500, ipMasq: false });
+    expect(conflistPluginConfs(conflist, '/tmp/twill-lab/x/h1/cni')).toEqual([
+      {
+        cniVersion: '0.3.1',
+        name: 'cbr0',
+        type: 'bridge',
+        bridge: 'cni0',
+        isGateway: true,
+        isDefaultGateway: true,
+        hairpinMode: true,
+        ipMasq: true,
+        mtu: 1500,
+        ipam: { type: 'host-local', ranges: [[{ subnet: '10.244.7.0/24' }]], routes: [{ dst: '10.244.0.0/16' }], dataDir: '/tmp/twill-lab/x/h1/cni' },
       },
-    });
+      { cniVersion: '0.3.1', name: 'cbr0', type: 'portmap', capabilities: { portMappings: true } },
+    ]);
   });
+});
 
-  it('leaves masquerading to flannel when FLANNEL_IPMASQ is true, and follows FLANNEL_MTU', () => {
-    const env = parsed(SUBNET_ENV.replace('=false', '=true').replace('1500', '1472'));
-    expect(bridgeConf(env, '/d')).toMatchObject({ ipMasq: false, mtu: 1472 });
-  });
-
+describe('lab CNI: loopback and the environment', () => {
   it('has a loopback conf and the CNI environment', () => {
     expect(loopbackConf()).toEqual({ cniVersion: '0.3.1', name: 'lo', type: 'loopback' });
     const call = { command: 'ADD', containerId: 'twl-x-h1-p1', netnsPath: '/var/run/netns/twl-x-h1-p1', ifName: 'eth0', cniPath: '/usr/lib/cni' } as const;

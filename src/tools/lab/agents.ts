@@ -25,7 +25,8 @@ export async function writeNetworkConfig(plan: LabPlan, cli: string): Promise<vo
 export function agentArgs(plan: Pick<LabPlan, 'etcd' | 'ipMasq'>, host: Pick<LabHost, 'dir' | 'ip'>, cli: string): string[] {
   const masq = plan.ipMasq ? ['--ip-masq'] : [];
   const status = ['--status-addr', agentStatusAddr(host)];
-  return [cli, 'agent', '--etcd-endpoints', plan.etcd.endpoints, '--iface', 'eth0', '--subnet-file', hostFiles(host).subnetFile, ...status, ...masq];
+  const files = hostFiles(host);
+  return [cli, 'agent', '--etcd-endpoints', plan.etcd.endpoints, '--iface', 'eth0', '--subnet-file', files.subnetFile, '--cni-conf-file', files.cniConfFile, ...status, ...masq];
 }
 
 export async function startAgent(plan: LabPlan, host: LabHost, cli: string): Promise<number> {

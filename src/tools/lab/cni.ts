@@ -2,8 +2,8 @@ import { parseEnvFile } from '../../lib/env-file.js';
 import { formatCidr, parseCidr } from '../../lib/ipv4.js';
 
 /**
- * Pure: subnet.env text → parsed env → the conf the flannel CNI plugin delegates to `bridge`.
- * No I/O, so it is unit-tested as is.
+ * Pure: subnet.env text → parsed env (what the lab reads of each host), the conflist's plugin
+ * confs as a runtime hands them over, and the CNI environment. No I/O, so it is unit-tested as is.
  */
 export interface FlannelEnv {
   readonly network: string;
@@ -32,28 +32,6 @@ export function parseSubnetEnv(text: string): ParseResult {
 }
 
 export const CNI_VERSION = '0.3.1';
-
-/**
- * What the flannel CNI plugin hands to `bridge` given kube-flannel's stock cni-conf.json
- * (delegate: hairpinMode and isDefaultGateway), plus a per-host host-local dataDir.
- */
-export function bridgeConf(env: FlannelEnv, dataDir: string): Record<string, unknown> {
-  return {
-    cniVersion: CNI_VERSION,
-    name: 'cbr0',
-    type: 'bridge',
-    bridge: 'cni0',
-    isGateway: true,
-    // kube-flannel's conf sets it; without a default route a pod cannot answer a peer whose
-    // traffic the bridge plugin masqueraded to the peer host's underlay address.
-    isDefaultGateway: true,
-    // flannel masquerades itself when FLANNEL_IPMASQ is true; otherwise the bridge plugin does.
-    ipMasq: !env.ipMasq,
-    mtu: env.mtu,
-    hairpinMode: true,
-    ipam: { type: 'host-local', ranges: [[{ subnet: env.subnetNet }]], routes: [{ dst: env.network }], dataDir },
-  };
-}
 
 export function loopbackConf(): Record<string, unknown> {
   return { cniVersion: CNI_VERSION, name: 'lo', type: 'loopback' };
@@ -94,4 +72,19 @@ export function resultIpv4(resultJson: string): string | null {
     if (cidr && typeof address === 'string') return address.slice(0, address.indexOf('/'));
   }
   return null;
+}
+
+/**
+ * Pure: what a runtime (libcni) hands each plugin of a conflist on ADD, in order: the plugin's
+ * own object with the list's `name` and `cniVersion`; `prevResult` is added as each one answers.
+ * The lab's one artefact: host-local gets a per-host `dataDir`, since every lab host shares
+ * this machine's /var/lib/cni.
+ */
+export function conflistPluginConfs(conflistText: string, dataDir: string): Record<string, unknown>[] {
+  const list = JSON.parse(conflistText) as { name: string; cniVersion: string; plugins: Record<string, unknown>[] };
+  return list.plugins.map((p) => {
+    const ipam = p['ipam'] as Record<string, unknown> | undefined;
+    const withData = ipam?.['type'] === 'host-local' ? { ipam: { ...ipam, dataDir } } : {};
+    return { cniVersion: list.cniVersion, name: list.name, ...p, ...withData };
+  });
 }

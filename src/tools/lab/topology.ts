@@ -140,5 +140,5 @@ export function planNamespaces(plan: LabPlan): string[] {
 }
 
 export function hostFiles(h: Pick<LabHost, 'dir'>) {
-  return { subnetFile: `${h.dir}/subnet.env`, log: `${h.dir}/agent.log`, pidFile: `${h.dir}/agent.pid`, cniDir: `${h.dir}/cni` };
+  return { subnetFile: `${h.dir}/subnet.env`, log: `${h.dir}/agent.log`, pidFile: `${h.dir}/agent.pid`, cniDir: `${h.dir}/cni`, cniConfFile: `${h.dir}/net.d/10-twill.conflist` };
 }

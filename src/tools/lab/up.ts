@@ -2,7 +2,6 @@ import { readdir } from 'node:fs/promises';
 import { TwillError } from '../../errors.js';
 import { listNetns } from '../kernel/netns.js';
 import { startAgent, waitSubnetEnv, writeNetworkConfig } from './agents.js';
-import type { FlannelEnv } from './cni.js';
 import { labDown, removeLabDir } from './down.js';
 import { startEtcd } from './etcd.js';
 import { isLabNamespace } from './naming.js';
@@ -85,8 +84,8 @@ async function build(plan: LabPlan, initial: LabState, tools: Tools, deps: LabDe
   deps.report(`agents: ${plan.hosts.length} started, waiting for their subnet.env`);
   const envs = await Promise.all(plan.hosts.map((h) => waitSubnetEnv(h, { pid: pids.get(h.id) ?? 0, writtenAfterMs: 0, signal: deps.signal })));
   await save(plan.hosts.reduce((s, h, i) => updateHost(s, h.id, { subnet: envs[i]?.subnetNet ?? null }), state));
-  deps.report(`pods: ${plan.pods.length} via CNI bridge + host-local`);
-  await save(await wireAllPods(plan, state, envs, tools.cniDir));
+  deps.report(`pods: ${plan.pods.length} via the agents' CNI conflists (bridge + host-local, portmap)`);
+  await save(await wireAllPods(plan, state, tools.cniDir));
   if (state.options.prometheus) await save({ ...state, prometheus: await startLabPrometheus(plan, deps) });
   await save({ ...state, phase: 'up' });
   return state;
@@ -98,9 +97,7 @@ async function startLabPrometheus(plan: LabPlan, deps: LabDeps): Promise<NonNull
   return { ns: plan.etcd.ns, url, pid: await startPrometheus(plan, deps.signal) };
 }
 
-async function wireAllPods(plan: LabPlan, state: LabState, envs: readonly FlannelEnv[], cniDir: string): Promise<LabState> {
-  const perHost = await Promise.all(
-    plan.hosts.map((h, i) => wirePods(h, plan.pods.filter((p) => p.host === h.id), envs[i]!, cniDir)),
-  );
+async function wireAllPods(plan: LabPlan, state: LabState, cniDir: string): Promise<LabState> {
+  const perHost = await Promise.all(plan.hosts.map((h) => wirePods(h, plan.pods.filter((p) => p.host === h.id), cniDir)));
   return perHost.flatMap((m) => [...m]).reduce((s, [pod, ip]) => updatePod(s, pod, { ip }), state);
 }
