@@ -122,7 +122,7 @@ describe('lab daemon command lines', () => {
   it('the agent runs with the flags an operator would give it', () => {
     expect(agentArgs(plan, plan.hosts[0]!, '/repo/dist/cli/main.js')).toEqual([
       '/repo/dist/cli/main.js', 'agent', '--etcd-endpoints', 'http://198.18.0.2:2379', '--iface', 'eth0', '--subnet-file', '/tmp/twill-lab/x/h1/subnet.env',
-      '--status-addr', '198.18.0.11:8475',
+      '--cni-conf-file', '/tmp/twill-lab/x/h1/net.d/10-twill.conflist', '--status-addr', '198.18.0.11:8475',
     ]);
     expect(agentArgs({ ...plan, ipMasq: true }, plan.hosts[0]!, 'cli').at(-1)).toBe('--ip-masq');
   });
