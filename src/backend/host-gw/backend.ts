@@ -16,7 +16,7 @@ import { logRouteChanges } from './route-log.js';
 /** How often the kernel is re-read and repaired, so that a route deleted by hand comes back. */
 export const DEFAULT_RESYNC_MS = 5_000; // half the 10 s promise, so a route deleted by hand is back well within it
 /** The same while route events are watched (`ip monitor`): drift is repaired as it happens, this is a safety net. */
-export const DEFAULT_WATCHED_RESYNC_MS = 60_000;
+export const DEFAULT_WATCHED_RESYNC_MS = 300_000;
 /** How long an L2 verdict is trusted when the node's own routes do not change. */
 export const DEFAULT_L2_MAX_AGE_MS = 60_000;
 /** The same while route events are watched: a change to the node's routes or device re-judges at once. */
