@@ -16,6 +16,7 @@
  *   icmpAllowed(buf) -> bool                  icmpError(buf, type, code, source) -> Buffer | null
  *   icmpFor(reason, buf, source) -> Buffer | null
  *   coalesce(Buffer[] (at most 64)) -> [packets, segmentSizes, superPackets, mergedSegments]
+ *   tsoSegment(buf, mss) -> Buffer[] | null
  */
 #include <node_api.h>
 
@@ -414,6 +415,39 @@ static napi_value coalesce(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---- segment.c ---- */
+
+/* tsoSegment(buf, mss) -> Buffer[] | null */
+static napi_value tso_segment(napi_env env, napi_callback_info info) {
+  napi_value argv[2], list, seg, out;
+  uint8_t *p;
+  size_t len;
+  uint32_t mss, lens[TW_TSO_SEGMENTS_MAX];
+  if (!args(env, info, 2, 2, argv) || !buffer_arg(env, argv[0], &p, &len) || !u32_arg(env, argv[1], &mss)) return NULL;
+  size_t cap = len + TW_TSO_SEGMENTS_MAX * 120; /* room for a copy of the headers per segment */
+  uint8_t *buf = malloc(cap);
+  if (buf == NULL) {
+    napi_throw_error(env, NULL, "twill packet: out of memory");
+    return NULL;
+  }
+  size_t n = tw_tso_segment(p, len, mss, buf, cap, lens, TW_TSO_SEGMENTS_MAX);
+  if (n == 0) {
+    free(buf);
+    napi_get_null(env, &out);
+    return out;
+  }
+  napi_create_array_with_length(env, n, &list);
+  size_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    void *data;
+    if (napi_create_buffer_copy(env, lens[i], buf + at, &data, &seg) != napi_ok) break;
+    napi_set_element(env, list, (uint32_t)i, seg);
+    at += lens[i];
+  }
+  free(buf);
+  return list;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
 #define FN(name, c) {name, NULL, c, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -427,6 +461,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("inbound", inbound),            FN("icmpAllowed", icmp_allowed),
       FN("icmpError", icmp_error),       FN("icmpFor", icmp_for),
       FN("coalesce", coalesce),
+      FN("tsoSegment", tso_segment),
 #undef FN
   };
   CHECK(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

@@ -1,12 +1,14 @@
 /*
  * twill's TUN addon: only what Node cannot do on its own.
  *
- *   open(name, nsPath|null, offload) -> { handle, name }
+ *   open(name, nsPath|null, offload) -> { handle, name, offload }
  *                                  /dev/net/tun + TUNSETIFF (IFF_TUN | IFF_NO_PI, and
- *                                  IFF_VNET_HDR when asked: OFFLOAD_VNET in tun.h)
+ *                                  IFF_VNET_HDR when asked: OFFLOAD_VNET in tun.h; then
+ *                                  TUNSETOFFLOAD for OFFLOAD_TSO); offload: the bits in effect
  *   start(handle, onBatch, mode)   batches -> onBatch(ArrayBuffer)            (tun_read.c)
  *   write(handle, buffers[], counters, segmentSizes?) -> written             (tun_write.c)
  *   close(handle)                  stops the reader, closes the fd (the device goes)
+ *   pump*                          the udp packet pump on a device (pump_napi.c, pump/)
  *
  * Errors from open() are thrown as Error objects with numeric `errno` (positive) and `syscall`;
  * src/kernel/tun.ts turns them into TwillErrors.
@@ -70,6 +72,7 @@ static void open_tun(open_req *r) {
     close(fd);
     return;
   }
+  if ((r->offload & OFFLOAD_TSO) && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) < 0) r->offload &= ~OFFLOAD_TSO;
   memcpy(r->name, ifr.ifr_name, IFNAMSIZ); /* the kernel expands patterns like tun%d */
   r->name[IFNAMSIZ - 1] = '\0';
   r->fd = fd;
@@ -133,7 +136,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
     throw_errno(env, EINVAL, "name");
     return NULL;
   }
-  if (argc >= 3 && napi_get_value_uint32(env, argv[2], &offload) == napi_ok) req.offload = (int)(offload & OFFLOAD_VNET);
+  if (argc >= 3 && napi_get_value_uint32(env, argv[2], &offload) == napi_ok) req.offload = (int)(offload & OFFLOAD_VNET ? offload & (OFFLOAD_VNET | OFFLOAD_TSO) : 0);
   memset(req.name, 0, sizeof req.name);
   CHECK(env, napi_get_value_string_utf8(env, argv[0], req.name, sizeof req.name, &len));
   CHECK(env, napi_typeof(env, argv[1], &ns_type));
@@ -187,6 +190,8 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   CHECK(env, napi_set_named_property(env, result, "handle", value));
   CHECK(env, napi_create_string_utf8(env, req.name, NAPI_AUTO_LENGTH, &value));
   CHECK(env, napi_set_named_property(env, result, "name", value));
+  CHECK(env, napi_create_uint32(env, (uint32_t)req.offload, &value));
+  CHECK(env, napi_set_named_property(env, result, "offload", value));
   return result;
 }
 
@@ -238,6 +243,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"readerSwitches", NULL, tun_reader_switches, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  CHECK(env, pump_register(env, exports));
   return exports;
 }
 

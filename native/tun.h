@@ -55,6 +55,10 @@
  * super-packets on the read side too was measured slower on the 2-core lab: the segmenting
  * moves from the sending pod's kernel onto the agent's busiest thread.) */
 #define OFFLOAD_VNET 1
+/* OFFLOAD_TSO (with OFFLOAD_VNET): TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4, so reads may be TCP
+ * super-packets of up to 64 KiB and checksum-partial packets. Only the udp pump asks: it
+ * segments in C. A kernel that refuses it leaves the device without (open() says which). */
+#define OFFLOAD_TSO 2
 
 typedef struct {
   int fd;      /* the TUN fd; -1 once closed */
@@ -96,6 +100,9 @@ napi_value tun_start(napi_env env, napi_callback_info info);
 napi_value tun_reader_switches(napi_env env, napi_callback_info info);
 /* Stops whichever reader runs and waits for it; idempotent. */
 void reader_stop(tun_dev *dev);
+
+/* pump_napi.c: the pump's functions on the module's exports */
+napi_status pump_register(napi_env env, napi_value exports);
 
 /* tun_write.c */
 napi_value tun_write(napi_env env, napi_callback_info info);

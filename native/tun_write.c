@@ -12,29 +12,12 @@
  * the network must not stop the data path.
  */
 #include "tun.h"
+#include "vnet.h"
 
 #include <errno.h>
-#include <linux/virtio_net.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-/* The virtio header for a TCP/IPv4 super-packet; 0 when the packet is too short to be one
- * (the kernel would reject it anyway: counted as a reject). */
-static int gso_header(struct virtio_net_hdr *h, const uint8_t *pkt, size_t len, uint32_t mss) {
-  if (len < 20) return 0;
-  size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
-  if (ihl < 20 || len < ihl + 20) return 0;
-  size_t thl = (size_t)(pkt[ihl + 12] >> 4) * 4;
-  if (thl < 20 || len < ihl + thl) return 0;
-  h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-  h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-  h->hdr_len = (uint16_t)(ihl + thl); /* native byte order: a legacy virtio header, as tun reads it */
-  h->gso_size = (uint16_t)mss;
-  h->csum_start = (uint16_t)ihl;
-  h->csum_offset = 16; /* offsetof(struct tcphdr, check) */
-  return 1;
-}
 
 /* One packet into the device; 0 on success, else errno. */
 static int write_one(tun_dev *dev, void *data, size_t len, uint32_t mss) {
@@ -46,7 +29,7 @@ static int write_one(tun_dev *dev, void *data, size_t len, uint32_t mss) {
   }
   struct virtio_net_hdr h;
   memset(&h, 0, sizeof h);
-  if (mss > 0 && !gso_header(&h, data, len, mss)) return EINVAL;
+  if (mss > 0 && !tw_vnet_tcp4(&h, data, len, mss)) return EINVAL;
   struct iovec iov[2] = {{.iov_base = &h, .iov_len = sizeof h}, {.iov_base = data, .iov_len = len}};
   do w = writev(dev->fd, iov, 2);
   while (w < 0 && errno == EINTR);

@@ -236,6 +236,28 @@ static void gro_functions(gro_state *st, const uint8_t *in, size_t len, uint64_t
   }
 }
 
+static uint64_t segments_cut = 0;
+
+/* TSO on every input made TCP half the time; the output is exactly cap bytes, so a write past
+ * it is caught. */
+static void segment_functions(const uint8_t *in, size_t len, uint64_t input) {
+  uint32_t lens[TW_TSO_SEGMENTS_MAX];
+  uint8_t *copy = exact_copy(in, len);
+  if (len > 9 && below(2)) copy[9] = 6;
+  uint32_t mss = below(4) == 0 ? below(8) : 1 + below(1500);
+  size_t cap = below(8) == 0 ? below(4096) : len + TW_TSO_SEGMENTS_MAX * 120;
+  size_t max = below(8) == 0 ? below(TW_TSO_SEGMENTS_MAX) : TW_TSO_SEGMENTS_MAX;
+  uint8_t *out = malloc(cap == 0 ? 1 : cap);
+  if (out == NULL) abort();
+  size_t n = tw_tso_segment(copy, len, mss, out, cap, lens, max);
+  size_t total = 0;
+  for (size_t k = 0; k < n; k++) total += lens[k];
+  if (total > cap || n > max) fail("segments overran the output", input);
+  segments_cut += n;
+  free(out);
+  free(copy);
+}
+
 int main(int argc, char **argv) {
   state = argc > 1 ? strtoull(argv[1], NULL, 10) : 15;
   uint64_t inputs = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000;
@@ -258,6 +280,7 @@ int main(int argc, char **argv) {
     icmp_functions(in, len, i);
     forward_functions(&f, &s, big, in, len, i);
     gro_functions(&gro, in, len, i);
+    segment_functions(in, len, i);
     free(in);
   }
   gro_flush(&gro, inputs);
@@ -266,7 +289,7 @@ int main(int argc, char **argv) {
   tw_table_free(big);
   uint64_t dropped = 0;
   for (int r = 0; r < TW_REASON_COUNT; r++) dropped += f.drops[r];
-  printf("fuzz: %llu inputs, %llu drops counted, %llu super-packets, no problem\n", (unsigned long long)inputs,
-         (unsigned long long)dropped, (unsigned long long)super_packets);
+  printf("fuzz: %llu inputs, %llu drops counted, %llu super-packets, %llu segments cut, no problem\n", (unsigned long long)inputs,
+         (unsigned long long)dropped, (unsigned long long)super_packets, (unsigned long long)segments_cut);
   return 0;
 }

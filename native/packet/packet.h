@@ -10,6 +10,7 @@
  *   forward.c     the forwarding decisions, both directions
  *   icmp.c        ICMP net unreachable / time exceeded
  *   coalesce.c    GRO: TCP segments merged into super-packets (its own header, coalesce.h)
+ *   segment.c     TSO: a TCP super-packet cut into segments
  */
 #ifndef TWILL_PACKET_H
 #define TWILL_PACKET_H
@@ -141,5 +142,15 @@ size_t tw_icmp_error(const uint8_t *offender, size_t len, uint8_t type, uint8_t 
 /* The error answering a drop: TW_NO_ROUTE -> net unreachable, TW_TTL_EXPIRED -> time
  * exceeded; 0 for any other reason. */
 size_t tw_icmp_for(int reason, const uint8_t *offender, size_t len, uint32_t source, uint8_t *out, size_t cap);
+
+/* ---- segment.c ---- */
+
+/* More segments than this means a nonsense gso_size (segment.ts TSO_SEGMENTS_MAX). */
+#define TW_TSO_SEGMENTS_MAX 128
+
+/* Cuts a TCP/IPv4 super-packet into segments of mss payload bytes, back to back in out, their
+ * lengths in lens. Returns the count; 0 when pkt is no whole unfragmented TCP/IPv4 packet, mss
+ * is 0, or out (cap bytes) or lens (max entries) is too small. */
+size_t tw_tso_segment(const uint8_t *pkt, size_t len, uint32_t mss, uint8_t *out, size_t cap, uint32_t *lens, size_t max);
 
 #endif

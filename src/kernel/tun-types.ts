@@ -17,6 +17,8 @@ export interface TunDevice {
   readonly name: string;
   /** The offload in effect (what the device was opened with). */
   readonly offload: TunOffload;
+  /** Reads may be TCP super-packets (TSO was asked for and the kernel took it); only the udp pump reads those. */
+  readonly tso?: boolean;
   /**
    * Starts reading: `onPackets` receives batches of whole IPv4 packets (one Buffer each),
    * many per wake-up. The Buffers belong to the receiver: they stay valid after the call

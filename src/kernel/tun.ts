@@ -19,12 +19,12 @@ const requireAddon = createRequire(import.meta.url);
 export const TUN_NAME_MAX = 15;
 
 declare const handleBrand: unique symbol;
-type NativeHandle = { readonly [handleBrand]: true };
+export type NativeHandle = { readonly [handleBrand]: true };
 
 /** What native/tun.c exports. */
-interface TunAddon {
-  /** offload: OFFLOAD_VNET of native/tun.h (1: virtio headers, GRO writes). */
-  open(name: string, nsPath: string | null, offload: number): { handle: NativeHandle; name: string };
+export interface TunAddon {
+  /** offload: OFFLOAD_* of native/tun.h (1: virtio headers, GRO writes; 2: TSO reads); returns the bits in effect. */
+  open(name: string, nsPath: string | null, offload: number): { handle: NativeHandle; name: string; offload: number };
   /** mode 0: a reader thread hands batches over; 1: a uv_poll handle on this thread's loop; 2: adaptive. */
   start(handle: NativeHandle, onSlab: (slab: ArrayBuffer) => void, mode: 0 | 1 | 2): void;
   /** Adaptive mode: how often reading moved to the thread, and back to the loop. */
@@ -71,11 +71,14 @@ export interface OpenTunOptions {
   readonly readMode?: TunReadMode;
   /** Default 'off'. */
   readonly offload?: TunOffload;
+  /** With offload 'gro', also ask for TSO reads (TCP super-packets out of the device): for the udp pump only. */
+  readonly tso?: boolean;
 }
 
 /** The size of struct virtio_net_hdr, in front of every frame once offload is on. */
 export const VNET_HDR_LEN = 10;
 const OFFLOAD_BITS: Readonly<Record<TunOffload, number>> = { off: 0, gro: 1 };
+const OFFLOAD_TSO = 2;
 
 export interface TunStats {
   /** Packets and wake-ups on the read side: rxPackets / rxBatches is the mean batch size. */
@@ -104,17 +107,26 @@ export function openTun(opts: OpenTunOptions): TunDeviceWithStats {
   const nsPath = opts.netns === undefined ? null : tunNetnsPath(opts.netns);
   const addon = loadAddon();
   const offload = opts.offload ?? 'off';
-  let opened: { handle: NativeHandle; name: string };
+  let opened: { handle: NativeHandle; name: string; offload: number };
   try {
-    opened = addon.open(opts.name, nsPath, OFFLOAD_BITS[offload]);
+    opened = addon.open(opts.name, nsPath, OFFLOAD_BITS[offload] | (opts.tso === true && offload === 'gro' ? OFFLOAD_TSO : 0));
   } catch (err) {
     if (!isTunSysError(err)) throw err;
     throw tunOpenError(err, { name: opts.name, netns: opts.netns });
   }
-  return new AddonTun(addon, opened.handle, opened.name, opts.onError, opts.readMode ?? DEFAULT_TUN_READ_MODE, offload);
+  const tun = new AddonTun(addon, opened.handle, opened.name, opts.onError, opts.readMode ?? DEFAULT_TUN_READ_MODE, offload);
+  tun.tso = (opened.offload & OFFLOAD_TSO) !== 0;
+  return tun;
+}
+
+/** The addon's handle of an open device (for the udp pump, which reads and writes it itself); null for a fake or a closed one. */
+export function tunHandleOf(dev: TunDevice): NativeHandle | null {
+  return dev instanceof AddonTun ? dev.handle : null;
 }
 
 class AddonTun implements TunDeviceWithStats {
+  /** Reads may be TCP super-packets (TUNSETOFFLOAD took TSO): only the udp pump reads such a device. */
+  tso = false;
   #handle: NativeHandle | null;
   #started = false;
   readonly #counters = new Float64Array(2);
@@ -134,6 +146,10 @@ class AddonTun implements TunDeviceWithStats {
   ) {
     this.#handle = handle;
     this.#frameSkip = offload === 'off' ? 0 : VNET_HDR_LEN;
+  }
+
+  get handle(): NativeHandle | null {
+    return this.#handle;
   }
 
   start(onPackets: (packets: readonly Buffer[]) => void): void {
@@ -193,7 +209,8 @@ class AddonTun implements TunDeviceWithStats {
   }
 }
 
-function loadAddon(): TunAddon {
+/** The addon (loaded once by require's cache); the udp pump's functions live in it too. */
+export function loadAddon(): TunAddon {
   try {
     return requireAddon(ADDON_PATH) as TunAddon;
   } catch (err) {

@@ -2,26 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeIpv4Packet } from '../support/udp-fakes.js';
 import { assertBuilt, inNetns, isRoot, labNamespaces, readLabState, twill, type LabStateFile } from '../support/lab.js';
+import { tcpTransfer } from '../support/tcp-transfer.js';
 import { eventually } from '../support/logger.js';
 
 // The udp backend between real agents in the lab: TCP data across hosts, flat and routed,
 // and the inbound acceptance rules seen from a pod, with datagrams crafted in flannel's format.
 const LABS = { flat: 't3df', routed: 't3dr' } as const;
 const dirOf = (name: string): string => `/tmp/twill-lab/${name}`;
-
-/** A TCP transfer of `bytes` pseudo-random bytes pod → pod; returns both sides' SHA-256. */
-async function tcpTransfer(state: LabStateFile, fromPod: string, toPod: string, bytes: number): Promise<{ sent: string; received: string }> {
-  const to = state.pods.find((p) => p.id === toPod)!;
-  const from = state.pods.find((p) => p.id === fromPod)!;
-  const server = inNetns(to.ns, process.execPath, ['-e', TCP_SINK, to.ip!]);
-  await new Promise((r) => setTimeout(r, 300));
-  const client = await inNetns(from.ns, process.execPath, ['-e', TCP_SOURCE, to.ip!, String(bytes)]);
-  expect(client.code, client.stderr).toBe(0);
-  return { sent: client.stdout.trim(), received: (await server).stdout.trim() };
-}
-
-const TCP_SINK = `const h=require('crypto').createHash('sha256');const s=require('net').createServer(c=>{c.on('data',d=>h.update(d));c.on('end',()=>{console.log(h.digest('hex'));s.close()})});s.listen(5555,process.argv[1]);setTimeout(()=>process.exit(3),30000).unref()`;
-const TCP_SOURCE = `const n=+process.argv[2];const b=require('crypto').randomBytes(n);const h=require('crypto').createHash('sha256').update(b).digest('hex');const c=require('net').connect(5555,process.argv[1],()=>c.end(b));c.on('close',()=>console.log(h))`;
 
 describe.skipIf(!isRoot())('udp backend end to end', () => {
   const states: Record<string, LabStateFile> = {};

@@ -34,6 +34,8 @@ export interface NativePacket {
   icmpFor(reason: number, pkt: Buffer, source: number): Buffer | null;
   /** TcpCoalescer's add() of each packet, then take(): [packets, segmentSizes, superPackets, mergedSegments]. */
   coalesce(packets: readonly Buffer[]): [Buffer[], number[], number, number];
+  /** segmentTcp(pkt, mss) of src/backend/udp/offload/segment.ts. */
+  tsoSegment(pkt: Buffer, mss: number): Buffer[] | null;
 }
 
 export function loadNativePacket(): NativePacket {

@@ -36,8 +36,8 @@ describe('each backend parses its own Backend.* options', () => {
 
 describe('each backend defines its own flags', () => {
   it('parses every backend\'s flags with defaults, keyed by backend type', () => {
-    expect(parseBackendFlags({})).toEqual({ 'host-gw': {}, udp: { tunName: 'twill0', tunOffload: 'gro' }, vxlan: {} });
-    expect(parseBackendFlags({ 'tun-name': 'flannel0', 'tun-offload': 'off' })['udp']).toEqual({ tunName: 'flannel0', tunOffload: 'off' });
+    expect(parseBackendFlags({})).toEqual({ 'host-gw': {}, udp: { tunName: 'twill0', tunOffload: 'gro', datapath: 'native' }, vxlan: {} });
+    expect(parseBackendFlags({ 'tun-name': 'flannel0', 'tun-offload': 'off' })['udp']).toEqual({ tunName: 'flannel0', tunOffload: 'off', datapath: 'native' });
   });
 
   it('refuses a bad value (from a TWILL_* variable, which commander does not check) by its flag name', () => {

@@ -227,6 +227,17 @@ describe('bench plan', () => {
     ]);
   });
 
+  it('gives udp-dgram a udp lab of its own whose agents run --udp-datapath dgram, never the underlay', () => {
+    expect(planLabs(['udp-dgram', 'udp', 'underlay'])).toEqual([
+      { backend: 'udp', dataPath: 'twill', udpDatapath: 'dgram', cases: ['udp-dgram'] },
+      { backend: 'udp', dataPath: 'twill', cases: ['udp', 'underlay'] },
+    ]);
+    expect(planLabs(['udp-dgram', 'underlay'])).toEqual([
+      { backend: 'udp', dataPath: 'twill', udpDatapath: 'dgram', cases: ['udp-dgram'] },
+      { backend: 'host-gw', dataPath: 'twill', cases: ['underlay'] },
+    ]);
+  });
+
   it('parses --cases', () => {
     expect(parseCases('udp, host-gw,udp')).toEqual(['udp', 'host-gw']);
     expect(parseCases('vxlan')).toEqual(['vxlan']);

@@ -63,6 +63,12 @@ describe('lab etcd members', () => {
     expect(agentArgs(three, three.hosts[1]!, 'cli').slice(2, 4)).toEqual(['--etcd-endpoints', all]);
   });
 
+  it('udp agents get --udp-datapath only when the lab asks for one', () => {
+    expect(agentArgs(one, one.hosts[0]!, 'cli')).not.toContain('--udp-datapath');
+    const dgram = planLab({ ...base, udpDatapath: 'dgram' });
+    expect(agentArgs(dgram, dgram.hosts[0]!, 'cli').slice(-2)).toEqual(['--udp-datapath', 'dgram']);
+  });
+
   it('gives the etcd namespace one address per member on its eth0, and nobody else more', () => {
     const batch = (p: typeof three, ns: string) => wiringBatches(p).nodes.find((b) => b.ns === ns)?.lines;
     expect(batch(three, 'twl-x-etcd')).toEqual([

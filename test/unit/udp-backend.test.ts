@@ -55,7 +55,7 @@ function setup(own: Lease, opts: { network?: FakeUdpNetwork; netns?: string; exe
   const config = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'udp', raw: {} } };
   const iface = { name: 'eth0', address: own.attrs.publicIP, mtu: 1500 };
   const backend = createUdpBackend(
-    { logger, network: config, ownLease: own, iface, kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: opts.tunOffload ?? 'gro' } },
+    { logger, network: config, ownLease: own, iface, kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: opts.tunOffload ?? 'gro', datapath: 'dgram' } },
     { openTun, openTransport: network.opener(own.attrs.publicIP), tunConfig: { exec, writeProc: async (path, data) => void procWrites.push(`${path}=${data.trim()}`) }, now: () => new Date('2025-01-02T03:04:05.000Z') },
   );
   started.push(backend);

@@ -71,7 +71,7 @@ describe('udp backend with DirectRouting', () => {
     const { logger } = memoryLogger();
     const config = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'udp', raw: {} } };
     const backend: Backend = createUdpBackend(
-      { logger, network: config, ownLease: A, iface: { name: 'eth0', address: '198.18.0.11', mtu: 1500 }, kernel, options: { port: 8285, directRouting }, flags: { tunName: 'twill0', tunOffload: 'off' } },
+      { logger, network: config, ownLease: A, iface: { name: 'eth0', address: '198.18.0.11', mtu: 1500 }, kernel, options: { port: 8285, directRouting }, flags: { tunName: 'twill0', tunOffload: 'off', datapath: 'dgram' } },
       { openTun: (req) => new FakeTun(req.name, req.offload), openTransport: new FakeUdpNetwork().opener('198.18.0.11'), tunConfig: { exec, writeProc: async () => undefined } },
     );
     started.push(backend);

@@ -99,7 +99,7 @@ describe('ICMP rate limit in the forwarder', () => {
     const config = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'udp', raw: {} } };
     const ownLease = { subnet: own, attrs: { publicIP: '198.18.0.11', publicIPv6: null }, etcdLeaseId: '7', modRevision: '1' };
     const backend = createUdpBackend(
-      { logger: createLogger({ level: 'silent' }), network: config, ownLease, iface: { name: 'eth0', address: '198.18.0.11', mtu: 1500 }, kernel: {} as Kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: 'off' } },
+      { logger: createLogger({ level: 'silent' }), network: config, ownLease, iface: { name: 'eth0', address: '198.18.0.11', mtu: 1500 }, kernel: {} as Kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: 'off', datapath: 'dgram' } },
       { openTun: (req) => tuns[tuns.push(new FakeTun(req.name, req.offload)) - 1]!, openTransport: new FakeUdpNetwork().opener('198.18.0.11'), tunConfig: { exec, writeProc: async () => undefined } },
     );
     await backend.start();

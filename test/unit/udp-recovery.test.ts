@@ -66,7 +66,7 @@ function setup(own: Lease, opts: Options = {}) {
   const log = memoryLogger();
   const config = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'udp', raw: {} } };
   const backend = createUdpBackend(
-    { logger: log.logger, network: config, ownLease: own, iface: { name: 'eth0', address: own.attrs.publicIP, mtu: 1500 }, kernel: {} as Kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: 'off' } },
+    { logger: log.logger, network: config, ownLease: own, iface: { name: 'eth0', address: own.attrs.publicIP, mtu: 1500 }, kernel: {} as Kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: 'off', datapath: 'dgram' } },
     { openTun, openTransport: network.opener(own.attrs.publicIP), tunConfig: { exec, writeProc: async () => undefined }, recovery: opts.recovery ?? { initialMs: 20, maxMs: 80 } },
   );
   backends.push(backend);

@@ -10,13 +10,17 @@ import type { Backend, BackendContext } from '../backend.js';
 import { DirectRoutes } from '../shared/direct-routes.js';
 import type { UdpFlags, UdpOptions } from './options.js';
 import type { UdpDetails } from './status.js';
+import { UdpPump } from '../../kernel/udp-pump.js';
 import { UdpDataPath } from './data-path.js';
-import { openDgramTransport } from './dgram-transport.js';
+import type { DataPlane, DataPlaneTotals } from './data-plane.js';
+import { DEFAULT_SOCKET_BUFFER, openDgramTransport } from './dgram-transport.js';
+import { NativeDataPath } from './native-data-path.js';
 import { Forwarder } from './forward.js';
 import { classifyLease, TUN_TXQUEUELEN, tunAddress, UDP_OVERHEAD, UDP_TYPE, type Self } from './peers.js';
 import { PeerBook } from './peer-book.js';
 import { openKernelTun, type OpenTunFn } from './tun-open.js';
-import type { OpenTransport, UdpTransport } from './transport.js';
+import type { OpenTransport } from './transport.js';
+import { zeroDrops } from './counters.js';
 
 export interface UdpBackendOptions {
   readonly openTun?: OpenTunFn;
@@ -58,7 +62,7 @@ class UdpBackend implements Backend {
   /** DirectRouting's routes for peers on our L2 segment; null without it. */
   private readonly direct: DirectRoutes | null;
   private readonly mtu: number;
-  private dataPath: UdpDataPath | null = null;
+  private dataPath: DataPlane | null = null;
   private device: string | null = null;
   /** Set while the data path has no working device (BackendStatus.problem). */
   private problem: string | undefined;
@@ -93,29 +97,49 @@ class UdpBackend implements Backend {
     if (this.dataPath || this.stopped) return;
     this.lateFailure = null;
     const tun = this.openDevice();
-    let transport: UdpTransport;
+    let plane: DataPlane;
     try {
       await this.configureDevice(tun.name);
-      transport = await (this.opts.openTransport ?? openDgramTransport)({ port: this.port, address: this.opts.bindAddress });
+      plane = await this.openPlane(tun);
     } catch (err) {
       tun.close();
       throw err;
     }
     if (this.stopped) {
-      await closeBoth(tun, transport); // stop() came while the device was being set up
+      await plane.stop(); // stop() came while the device was being set up
       return;
     }
     const late = this.lateFailure as Error | null; // set by deviceFailed() meanwhile
     if (late) {
-      await closeBoth(tun, transport);
+      await plane.stop();
       throw new TwillError('TWILL_ERR_UDP_TUN', `TUN device ${tun.name} failed while it was being set up: ${late.message}`, { cause: late, details: { name: tun.name } });
     }
-    this.dataPath = new UdpDataPath({ forwarder: this.forwarder, tun, transport, peerPort: this.port, onError: (err, where) => this.logOnce(err, where) });
+    this.dataPath = plane;
     for (const lease of this.book.pending()) this.program(lease);
-    this.dataPath.start();
+    plane.start();
     this.direct?.start();
     this.device = tun.name;
-    this.log.info({ device: tun.name, mtu: this.mtu, port: this.port, address: formatIp(tunAddress(this.ctx.ownLease.subnet)) }, 'udp backend started');
+    const offloads = plane.totals().offloads;
+    this.log.info({ device: tun.name, mtu: this.mtu, port: this.port, address: formatIp(tunAddress(this.ctx.ownLease.subnet)), datapath: plane.datapath, offloads }, 'udp backend started');
+    this.warnRefusedOffloads(offloads);
+  }
+
+  /** The native pump on its own socket, or the Node.js reference on a node:dgram one; either owns the device from here. */
+  private async openPlane(tun: TunDevice): Promise<DataPlane> {
+    if (this.ctx.flags.datapath === 'native') {
+      const { subnet } = this.ctx.ownLease;
+      const pump = UdpPump.open({ address: this.opts.bindAddress ?? '0.0.0.0', port: this.port, bufferBytes: DEFAULT_SOCKET_BUFFER, udpOffloads: true, ownSubnet: subnet, mtu: this.mtu, tunAddress: tunAddress(subnet) });
+      return new NativeDataPath(pump, tun, (err) => this.deviceFailed(err));
+    }
+    const transport = await (this.opts.openTransport ?? openDgramTransport)({ port: this.port, address: this.opts.bindAddress });
+    return new UdpDataPath({ forwarder: this.forwarder, tun, transport, peerPort: this.port, onError: (err, where) => this.logOnce(err, where) });
+  }
+
+  /** One warning per offload the kernel refused: the pump runs without it. */
+  private warnRefusedOffloads(offloads: Readonly<Record<string, boolean>> | undefined): void {
+    for (const [name, on] of Object.entries(offloads ?? {})) {
+      if (!on && (!name.startsWith('tun') || this.ctx.flags.tunOffload === 'gro')) this.log.warn({ offload: name }, `the kernel refused ${name}: the udp pump runs without it`);
+    }
   }
 
   /** Peers take effect at once: the next packet already sees the change (no pause, no reload). */
@@ -126,6 +150,7 @@ class UdpBackend implements Backend {
       if (verdict?.kind === 'peer') this.program(ev.lease);
       else this.forget(ev.lease, verdict?.kind === 'invalid' ? verdict.reason : null);
     }
+    this.dataPath?.commit();
     await this.direct?.setPeers(this.book.peers()); // the tunnel carries them meanwhile
   }
 
@@ -141,7 +166,7 @@ class UdpBackend implements Backend {
   }
 
   status(): BackendStatus {
-    const traffic = new Map(this.forwarder.peers().map((p) => [p.subnetText, p.traffic.snapshot()]));
+    const traffic = this.dataPath?.peerTraffic() ?? new Map();
     const direct = this.direct;
     const peers = this.book.list(traffic, direct ? (subnet) => (direct.isDirect(subnet) ? 'direct' : UDP_TYPE) : undefined);
     return {
@@ -156,10 +181,11 @@ class UdpBackend implements Backend {
   }
 
   private details(): UdpDetails {
-    const counters = this.forwarder.counters;
-    const icmp = { icmpSent: counters.icmpSent, icmpSuppressed: counters.icmpSuppressed };
-    const tunnel = { ...counters.traffic.snapshot(), port: this.port, ...icmp, groSuperPackets: counters.superPackets, groSegments: counters.coalescedSegments, deviceRecreated: this.deviceRecreated };
-    return { tunnel, drops: counters.dropsSnapshot() };
+    const t = this.dataPath?.totals() ?? emptyTotals();
+    const icmp = { icmpSent: t.icmpSent, icmpSuppressed: t.icmpSuppressed };
+    const tunnel = { ...t.traffic, port: this.port, ...icmp, groSuperPackets: t.groSuperPackets, groSegments: t.groSegments, deviceRecreated: this.deviceRecreated };
+    const datapath = this.dataPath?.datapath ?? this.ctx.flags.datapath;
+    return { tunnel, drops: t.drops, datapath, ...(t.offloads ? { offloads: t.offloads } : {}), ...(t.pump ? { pump: t.pump } : {}) };
   }
 
   /** Hands a peer to the data path (or records it as pending before start); its PublicIP is valid. */
@@ -209,7 +235,7 @@ class UdpBackend implements Backend {
       if (generation === this.generation) this.deviceFailed(err);
     };
     try {
-      return open({ name: this.ctx.flags.tunName, netns: this.ctx.kernel.netns, offload, onError });
+      return open({ name: this.ctx.flags.tunName, netns: this.ctx.kernel.netns, offload, tso: this.ctx.flags.datapath === 'native', onError });
     } catch (err) {
       if (isTwillError(err)) throw err;
       throw new TwillError('TWILL_ERR_UDP_TUN', `cannot create TUN device ${this.ctx.flags.tunName}: ${(err as Error).message}`, { cause: err, details: { name: this.ctx.flags.tunName } });
@@ -248,7 +274,7 @@ class UdpBackend implements Backend {
   }
 
   /** Retries until a new device is configured and attached, or until stop(). Never rejects. */
-  private async recover(dataPath: UdpDataPath): Promise<void> {
+  private async recover(dataPath: DataPlane): Promise<void> {
     const since = this.now();
     this.backoff.reset();
     for (let attempt = 1; !this.stopped; attempt++) {
@@ -302,7 +328,6 @@ class UdpBackend implements Backend {
   }
 }
 
-async function closeBoth(tun: TunDevice, transport: UdpTransport): Promise<void> {
-  tun.close();
-  await transport.close();
+function emptyTotals(): DataPlaneTotals {
+  return { traffic: { packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0 }, drops: zeroDrops(), icmpSent: 0, icmpSuppressed: 0, groSuperPackets: 0, groSegments: 0 };
 }

@@ -13,7 +13,9 @@
  */
 import type { TunDevice } from '../../kernel/tun-types.js';
 import type { Ipv4Net } from '../../lib/ipv4.js';
-import type { Forwarder, IcmpReason, UdpPeer } from './forward.js';
+import type { TrafficSnapshot } from './counters.js';
+import type { DataPlane, DataPlaneTotals } from './data-plane.js';
+import type { Forwarder, IcmpReason } from './forward.js';
 import { TcpCoalescer } from './offload/coalesce.js';
 import type { UdpTransport } from './transport.js';
 
@@ -33,7 +35,8 @@ export interface DataPathOptions {
   readonly onError?: (err: Error, where: 'send' | 'socket') => void;
 }
 
-export class UdpDataPath {
+export class UdpDataPath implements DataPlane {
+  readonly datapath = 'dgram';
   private readonly fwd: Forwarder;
   private tun: TunDevice;
   private readonly transport: UdpTransport;
@@ -60,12 +63,24 @@ export class UdpDataPath {
     this.transport.start({ onDatagram: this.fromUdp, onSendError: this.sendFailed, onSocketError: this.socketFailed });
   }
 
-  setPeer(subnet: Ipv4Net, publicIP: string): UdpPeer | null {
-    return this.fwd.setPeer(subnet, publicIP);
+  setPeer(subnet: Ipv4Net, publicIP: string): void {
+    this.fwd.setPeer(subnet, publicIP);
   }
 
-  deletePeer(subnet: Ipv4Net): boolean {
-    return this.fwd.deletePeer(subnet);
+  deletePeer(subnet: Ipv4Net): void {
+    this.fwd.deletePeer(subnet);
+  }
+
+  /** Nothing to do: setPeer and deletePeer take effect at once. */
+  commit(): void {}
+
+  peerTraffic(): Map<string, TrafficSnapshot> {
+    return new Map(this.fwd.peers().map((p) => [p.subnetText, p.traffic.snapshot()]));
+  }
+
+  totals(): DataPlaneTotals {
+    const c = this.fwd.counters;
+    return { traffic: c.traffic.snapshot(), drops: c.dropsSnapshot(), icmpSent: c.icmpSent, icmpSuppressed: c.icmpSuppressed, groSuperPackets: c.superPackets, groSegments: c.coalescedSegments };
   }
 
   /**

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TwillError } from '../../errors.js';
 import type { TunOffload } from '../../kernel/tun-types.js';
 import type { BackendFlag } from '../backend.js';
+import type { UdpDatapath } from './data-plane.js';
 import { oneOf, parseBackendOptions } from '../options.js';
 
 /** flannel's udp port (Backend.Port). */
@@ -30,9 +31,12 @@ export interface UdpFlags {
   readonly tunName: string;
   /** TCP offload on that device (--tun-offload, default gro). */
   readonly tunOffload: TunOffload;
+  /** What moves the packets (--udp-datapath, default native): the pump in C, or the Node.js reference. */
+  readonly datapath: UdpDatapath;
 }
 
 const OFFLOADS: readonly TunOffload[] = ['gro', 'off'];
+const DATAPATHS: readonly UdpDatapath[] = ['native', 'dgram'];
 
 export const UDP_FLAGS: readonly BackendFlag[] = [
   { name: 'tun-name', description: 'tunnel device of the udp backend', env: 'TWILL_TUN_NAME', default: 'twill0' },
@@ -43,12 +47,20 @@ export const UDP_FLAGS: readonly BackendFlag[] = [
     default: 'gro',
     choices: OFFLOADS,
   },
+  {
+    name: 'udp-datapath',
+    description: 'what moves the udp backend\'s packets: native is the pump in C (many packets per system call, off the event loop); dgram is the Node.js reference',
+    env: 'TWILL_UDP_DATAPATH',
+    default: 'native',
+    choices: DATAPATHS,
+  },
 ];
 
 export function parseUdpFlags(values: Readonly<Record<string, string>>): UdpFlags {
   return Object.freeze({
     tunName: checkTunName(values['tun-name'] ?? 'twill0'),
     tunOffload: oneOf('tun-offload', values['tun-offload'] ?? 'gro', OFFLOADS),
+    datapath: oneOf('udp-datapath', values['udp-datapath'] ?? 'native', DATAPATHS),
   });
 }
 

@@ -9,6 +9,8 @@ export interface OpenTunRequest {
   readonly name: string;
   readonly netns?: string;
   readonly offload: TunOffload;
+  /** Also TSO reads (the native pump segments them). */
+  readonly tso?: boolean;
   /** Reading failed for good (the device was deleted under us); the data path has stopped. */
   readonly onError: (err: Error) => void;
 }

@@ -58,7 +58,7 @@ export function registerBenchCommand(program: Command): void {
   const benchCommand = program
     .command('bench')
     .description('measure the underlay, host-gw and udp side by side: TCP and UDP throughput, RTT, agent CPU, convergence (root)')
-    .option('--cases <list>', "cases, comma-separated: underlay, host-gw, vxlan, udp, node-udp (flannel's udp proxy loop in Node.js: the floor for Node), flannel-udp (that loop in C, the yardstick for udp)", BENCH_CASES.join(','))
+    .option('--cases <list>', "cases, comma-separated: underlay, host-gw, vxlan, udp (the native pump), udp-dgram (the same agents on the Node.js reference data path), node-udp (flannel's udp proxy loop in Node.js: the floor for Node), flannel-udp (that loop in C, the yardstick for udp)", BENCH_CASES.join(','))
     .option('--duration <seconds>', 'length of each iperf3 test', '10')
     .option('--repeat <n>', 'runs per case; the median and the spread are reported', '1')
     .option('--pings <n>', 'pings per run, 10 ms apart', '200')

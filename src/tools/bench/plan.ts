@@ -9,14 +9,17 @@ export interface LabRun {
   readonly dataPath: DataPath;
   /** The cases measured in this lab, in the order given by --cases. */
   readonly cases: readonly BenchCase[];
+  /** udp-dgram: the agents move packets with the Node.js reference instead of the native pump. */
+  readonly udpDatapath?: 'dgram';
 }
 
 export type DataPath = 'twill' | Yardstick;
 
-const LAB_OF: Readonly<Record<Exclude<BenchCase, 'underlay'>, Pick<LabRun, 'backend' | 'dataPath'>>> = {
+const LAB_OF: Readonly<Record<Exclude<BenchCase, 'underlay'>, Pick<LabRun, 'backend' | 'dataPath' | 'udpDatapath'>>> = {
   'host-gw': { backend: 'host-gw', dataPath: 'twill' },
   vxlan: { backend: 'vxlan', dataPath: 'twill' },
   udp: { backend: 'udp', dataPath: 'twill' },
+  'udp-dgram': { backend: 'udp', dataPath: 'twill', udpDatapath: 'dgram' },
   'node-udp': { backend: 'udp', dataPath: 'node-udp' },
   'flannel-udp': { backend: 'udp', dataPath: 'flannel-udp' },
 };
@@ -29,7 +32,7 @@ const LAB_OF: Readonly<Record<Exclude<BenchCase, 'underlay'>, Pick<LabRun, 'back
 export function planLabs(cases: readonly BenchCase[]): LabRun[] {
   const labs = cases.flatMap((c): LabRun[] => (c === 'underlay' ? [] : [{ ...LAB_OF[c], cases: [c] }]));
   if (!cases.includes('underlay')) return labs;
-  const host = labs.find((l) => l.backend === 'host-gw') ?? labs.find((l) => l.dataPath === 'twill');
+  const host = labs.find((l) => l.backend === 'host-gw') ?? labs.find((l) => l.dataPath === 'twill' && !l.udpDatapath);
   if (!host) return [...labs, { backend: 'host-gw', dataPath: 'twill', cases: ['underlay'] }];
   return labs.map((l) => (l === host ? { ...l, cases: cases.filter((c) => c === 'underlay' || l.cases.includes(c)) } : l));
 }

@@ -5,7 +5,7 @@ import { median, quantile, spread, type Spread, type TcpSample, type UdpSample }
  * summary (medians, spreads, ratios) is derived from it by `summarize`, which the report, the
  * chart and the tests all use. Pure.
  */
-export const BENCH_CASES = ['underlay', 'host-gw', 'vxlan', 'udp', 'node-udp', 'flannel-udp'] as const;
+export const BENCH_CASES = ['underlay', 'host-gw', 'vxlan', 'udp', 'udp-dgram', 'node-udp', 'flannel-udp'] as const;
 export type BenchCase = (typeof BENCH_CASES)[number];
 /** The cases whose forwarders the bench runs in a udp lab in place of the agents (yardstick.ts). */
 export const YARDSTICKS = ['node-udp', 'flannel-udp'] as const satisfies readonly BenchCase[];

@@ -67,11 +67,11 @@ async function runLab(lab: LabRun, ctx: Ctx): Promise<CaseResult[]> {
   const dir = defaultLabDir(name);
   const yardstick = lab.dataPath === 'twill' ? null : lab.dataPath;
   const where = yardstick ? `${yardstick} lab` : `${lab.backend} lab`;
-  const running = await runningLab(name, dir, lab.backend);
+  const running = lab.udpDatapath ? null : await runningLab(name, dir, lab.backend);
   // A yardstick replaces a lab's agents: never those of a lab someone else brought up.
   if (running && yardstick) throw new TwillError('TWILL_ERR_LAB_STATE', `the ${yardstick} case builds its own lab "${name}", but one is up: run "twill lab down --name ${name}" or pick another --name`);
   step(ctx, where, running ? `reusing the running lab "${name}" (${running.hosts.length} hosts)` : `lab up: ${settings.hosts} hosts, ${lab.backend}`, estimate.labUp(settings.hosts));
-  let state = running ?? (await labUp({ name, dir, hosts: settings.hosts, podsPerHost: 1, backend: lab.backend, topology: 'flat' }, { ...ctx.deps, report: (l) => ctx.deps.report(`  ${l}`) }));
+  let state = running ?? (await labUp({ name, dir, hosts: settings.hosts, podsPerHost: 1, backend: lab.backend, topology: 'flat', ...(lab.udpDatapath ? { udpDatapath: lab.udpDatapath } : {}) }, { ...ctx.deps, report: (l) => ctx.deps.report(`  ${l}`) }));
   const withAgents = !yardstick && lab.cases.some((c) => c !== 'underlay');
   try {
     if (yardstick) {

@@ -93,7 +93,7 @@ export function ratioTable(cases: readonly CaseSummary[]): string {
 }
 
 // udp and every forwarder the bench can put in its agents' place.
-const UDP_FORWARDERS: readonly string[] = ['udp', ...YARDSTICKS];
+const UDP_FORWARDERS: readonly string[] = ['udp', 'udp-dgram', ...YARDSTICKS];
 
 /**
  * udp against its yardsticks: flannel's udp proxy loop in C, and that loop in Node.js (how much

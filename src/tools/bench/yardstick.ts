@@ -70,6 +70,16 @@ export async function replaceAgents(state: LabState, y: Yardstick, signal?: Abor
   return { ...state, hosts: state.hosts.map((h) => ({ ...h, pid: pids.get(h.id) ?? h.pid })) };
 }
 
+/**
+ * Stops one host's agent and starts the forwarder there, pointed at `peer` (whose agent keeps
+ * running): a flannel node beside a twill node, for the interop test. Returns the forwarder's pid.
+ */
+export async function replaceAgent(state: LabState, y: Yardstick, self: Host, peer: Host, signal?: AbortSignal): Promise<number> {
+  assertYardstickBuilt(y);
+  if (self.pid !== null) await stopProcess(self.pid);
+  return startForwarder(state, y, self, peer, signal);
+}
+
 async function startForwarder(state: LabState, y: Yardstick, self: Host, peer: Host, signal?: AbortSignal): Promise<number> {
   const own = parseCidr(self.subnet ?? '');
   if (own === null || peer.subnet === null) throw new TwillError('TWILL_ERR_LAB_STATE', `host ${self.id} has no valid subnet`);

@@ -22,8 +22,9 @@ export async function writeNetworkConfig(plan: LabPlan, cli: string): Promise<vo
 }
 
 /** Pure: the agent's command line, as an operator would write it on a node. */
-export function agentArgs(plan: Pick<LabPlan, 'etcd' | 'ipMasq'>, host: Pick<LabHost, 'dir' | 'ip'>, cli: string): string[] {
+export function agentArgs(plan: Pick<LabPlan, 'etcd' | 'ipMasq' | 'udpDatapath'>, host: Pick<LabHost, 'dir' | 'ip'>, cli: string): string[] {
   const masq = plan.ipMasq ? ['--ip-masq'] : [];
+  if (plan.udpDatapath) masq.push('--udp-datapath', plan.udpDatapath);
   const status = ['--status-addr', agentStatusAddr(host)];
   const files = hostFiles(host);
   return [cli, 'agent', '--etcd-endpoints', plan.etcd.endpoints, '--iface', 'eth0', '--subnet-file', files.subnetFile, '--cni-conf-file', files.cniConfFile, ...status, ...masq];

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { TwillError } from '../../errors.js';
 import { pingMatrix } from './check.js';
 import { labDown } from './down.js';
 import { agentStatusAddr } from './prometheus.js';
@@ -38,6 +39,12 @@ interface RawUp {
   readonly prometheus?: boolean;
   readonly etcdMembers: string;
   readonly directRouting?: boolean;
+  readonly udpDatapath?: string;
+}
+
+function parseUdpDatapath(text: string): 'native' | 'dgram' {
+  if (text === 'native' || text === 'dgram') return text;
+  throw new TwillError('TWILL_ERR_OPTION_INVALID', `--udp-datapath: "${text}" is not native or dgram`, { details: { udpDatapath: text } });
 }
 
 function upOptions(raw: RawUp): LabOptions {
@@ -51,6 +58,7 @@ function upOptions(raw: RawUp): LabOptions {
     prometheus: raw.prometheus === true,
     etcdMembers: parseEtcdMembers(raw.etcdMembers),
     directRouting: raw.directRouting === true,
+    ...(raw.udpDatapath === undefined ? {} : { udpDatapath: parseUdpDatapath(raw.udpDatapath) }),
   });
 }
 
@@ -115,6 +123,7 @@ export function registerLabCommands(program: Command): void {
     .option('--ip-masq', 'run the agents with --ip-masq (pods reach the outside namespace as their host)')
     .option('--prometheus', "also run Prometheus in the etcd namespace, scraping every agent's /metrics each second")
     .option('--direct-routing', 'write Backend.DirectRouting: true (vxlan, udp): peers on the same segment are routed without the tunnel')
+    .option('--udp-datapath <kind>', 'udp agents: native (the pump in C, their default) or dgram (the Node.js reference)')
     .option('--etcd-members <n>', `etcd cluster size (${ETCD_MEMBER_COUNTS.join(' or ')}), all in the etcd namespace; agents get every member`, '1')
     .action(up);
   common(lab.command('check').description('ping every pod from every other pod; non-zero exit on any failure')).action(check);

@@ -33,6 +33,7 @@ const stateSchema = z.object({
     // Labs from before --etcd-members existed ran one member.
     etcdMembers: z.literal(ETCD_MEMBER_COUNTS).optional(),
     directRouting: z.boolean().optional(),
+    udpDatapath: z.enum(['native', 'dgram']).optional(),
   }),
   // endpoint: the first member's. Labs from before --etcd-members recorded one pid, no members.
   etcd: z

@@ -37,6 +37,8 @@ export interface LabOptions {
   readonly etcdMembers?: EtcdMemberCount;
   /** `Backend.DirectRouting: true` in the network config (vxlan, udp; absent: false). */
   readonly directRouting?: boolean;
+  /** udp agents run with --udp-datapath this (absent: the agent's default, native). */
+  readonly udpDatapath?: 'native' | 'dgram';
 }
 
 export interface LabHost extends LabNode {
@@ -68,6 +70,7 @@ export interface LabPlan {
   readonly outside: LabNode & { readonly ip: string };
   readonly ipMasq: boolean;
   readonly directRouting: boolean;
+  readonly udpDatapath?: 'native' | 'dgram';
   readonly hosts: readonly LabHost[];
   readonly pods: readonly LabPod[];
 }
@@ -121,7 +124,7 @@ export function planLab(opts: LabOptions): LabPlan {
   const hosts = Array.from({ length: opts.hosts }, (_, i) => host(opts, u, i + 1));
   const { name, dir, backend, topology } = opts;
   const outside = outsideNode(opts.name, segmentA(u));
-  return { name, prefix: labPrefix(name), dir, backend, network: opts.network ?? LAB_NETWORK, topology, segments: u.segments, router: u.router, etcd, outside, ipMasq: opts.ipMasq ?? false, directRouting: opts.directRouting ?? false, hosts, pods: pods(opts) };
+  return { name, prefix: labPrefix(name), dir, backend, network: opts.network ?? LAB_NETWORK, topology, segments: u.segments, router: u.router, etcd, outside, ipMasq: opts.ipMasq ?? false, directRouting: opts.directRouting ?? false, ...(opts.udpDatapath ? { udpDatapath: opts.udpDatapath } : {}), hosts, pods: pods(opts) };
 }
 
 /** The network config `up` writes with `twill config set`. */

@@ -1,0 +1,67 @@
+/**
+ * Software TSO for the TUN read path, pure (style rule 7): the TCP/IPv4 super-packet the kernel
+ * hands over from a device with TUNSETOFFLOAD (virtio gso_type TCPV4, up to 64 KiB) is cut into
+ * packets of `mss` payload bytes each, as Linux's tcp_gso_segment cuts them: every segment gets
+ * the headers, its IP total length, IP id + k and header checksum, sequence number + k × mss and
+ * a full TCP checksum; FIN and PSH stay on the last segment only, CWR on the first only.
+ * The C twin is native/packet/segment.c; test/unit/udp-native-segment.test.ts compares them.
+ */
+import { writeHeaderChecksum } from '../checksum.js';
+
+const TCP = 6;
+const FIN = 0x01;
+const PSH = 0x08;
+const CWR = 0x80;
+/** More segments than this means a nonsense gso_size: 64 KiB at the smallest IPv4 MSS (536) is 123. */
+export const TSO_SEGMENTS_MAX = 128;
+
+/** The segments, or null when pkt is not a whole, unfragmented TCP/IPv4 packet or mss is out of range. */
+export function segmentTcp(pkt: Buffer, mss: number): Buffer[] | null {
+  const hl = tcpHeadersLength(pkt);
+  if (hl === 0 || mss < 1) return null;
+  const payload = pkt.length - hl;
+  const count = Math.max(1, Math.ceil(payload / mss));
+  if (count > TSO_SEGMENTS_MAX) return null;
+  const ihl = (pkt[0]! & 0x0f) << 2;
+  const id = pkt.readUInt16BE(4);
+  const seq = pkt.readUInt32BE(ihl + 4);
+  const out: Buffer[] = [];
+  for (let k = 0; k < count; k++) {
+    const start = hl + k * mss;
+    const end = Math.min(pkt.length, start + mss);
+    const seg = Buffer.alloc(hl + end - start);
+    pkt.copy(seg, 0, 0, hl);
+    pkt.copy(seg, hl, start, end);
+    seg.writeUInt16BE(seg.length, 2);
+    seg.writeUInt16BE((id + k) & 0xffff, 4);
+    writeHeaderChecksum(seg);
+    seg.writeUInt32BE((seq + k * mss) >>> 0, ihl + 4);
+    if (k < count - 1) seg[ihl + 13] = seg[ihl + 13]! & ~(FIN | PSH);
+    if (k > 0) seg[ihl + 13] = seg[ihl + 13]! & ~CWR;
+    writeTcpChecksum(seg, ihl);
+    out.push(seg);
+  }
+  return out;
+}
+
+/** IP + TCP header bytes of a packet segmentTcp may cut, else 0. */
+function tcpHeadersLength(pkt: Buffer): number {
+  if (pkt.length < 40 || pkt[0]! >> 4 !== 4 || pkt[9] !== TCP) return 0;
+  const ihl = (pkt[0]! & 0x0f) << 2;
+  if (ihl < 20 || pkt.readUInt16BE(2) !== pkt.length || (pkt.readUInt16BE(6) & 0x3fff) !== 0) return 0;
+  if (pkt.length < ihl + 20) return 0;
+  const thl = (pkt[ihl + 12]! >> 4) << 2;
+  return thl >= 20 && ihl + thl <= pkt.length ? ihl + thl : 0;
+}
+
+/** The full TCP checksum: pseudo-header, TCP header and payload. */
+function writeTcpChecksum(seg: Buffer, ihl: number): void {
+  const tcpLength = seg.length - ihl;
+  seg.writeUInt16BE(0, ihl + 16);
+  let sum = seg.readUInt16BE(12) + seg.readUInt16BE(14) + seg.readUInt16BE(16) + seg.readUInt16BE(18) + TCP + tcpLength;
+  let i = ihl;
+  for (; i + 1 < seg.length; i += 2) sum += (seg[i]! << 8) | seg[i + 1]!;
+  if (i < seg.length) sum += seg[i]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  seg.writeUInt16BE(~sum & 0xffff, ihl + 16);
+}
