@@ -50,10 +50,9 @@
 #define HDR_RESUME_LOOP 0xffffffffu
 
 /* open() options (a bit mask). OFFLOAD_VNET: every frame starts with a struct virtio_net_hdr,
- * so writes can carry TCP super-packets (GRO). Reads stay ordinary packets: without
- * TUNSETOFFLOAD the kernel segments and checksums before it hands them over. (Taking TSO
- * super-packets on the read side too was measured slower on the 2-core lab: the segmenting
- * moves from the sending pod's kernel onto the agent's busiest thread.) */
+ * so writes can carry TCP super-packets (GRO). Reads stay ordinary packets unless OFFLOAD_TSO
+ * is asked for too: the JS read path takes packets only (TSO reads were measured slower there,
+ * the segmenting moving onto the agent's busiest thread); the pump segments in C. */
 #define OFFLOAD_VNET 1
 /* OFFLOAD_TSO (with OFFLOAD_VNET): TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4, so reads may be TCP
  * super-packets of up to 64 KiB and checksum-partial packets. Only the udp pump asks: it
