@@ -16,7 +16,7 @@
  *   icmpAllowed(buf) -> bool                  icmpError(buf, type, code, source) -> Buffer | null
  *   icmpFor(reason, buf, source) -> Buffer | null
  *   coalesce(Buffer[] (at most 64)) -> [packets, segmentSizes, superPackets, mergedSegments]
- *   tsoSegment(buf, mss) -> Buffer[] | null
+ *   tsoSegment(buf, mss) -> Buffer[] | null    usoSegment(buf, size) -> Buffer[] | null
  */
 #include <node_api.h>
 
@@ -417,8 +417,9 @@ static napi_value coalesce(napi_env env, napi_callback_info info) {
 
 /* ---- segment.c ---- */
 
-/* tsoSegment(buf, mss) -> Buffer[] | null */
-static napi_value tso_segment(napi_env env, napi_callback_info info) {
+typedef size_t (*segment_fn)(const uint8_t *, size_t, uint32_t, uint8_t *, size_t, uint32_t *, size_t);
+
+static napi_value segment_with(napi_env env, napi_callback_info info, segment_fn cut) {
   napi_value argv[2], list, seg, out;
   uint8_t *p;
   size_t len;
@@ -430,7 +431,7 @@ static napi_value tso_segment(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "twill packet: out of memory");
     return NULL;
   }
-  size_t n = tw_tso_segment(p, len, mss, buf, cap, lens, TW_TSO_SEGMENTS_MAX);
+  size_t n = cut(p, len, mss, buf, cap, lens, TW_TSO_SEGMENTS_MAX);
   if (n == 0) {
     free(buf);
     napi_get_null(env, &out);
@@ -448,6 +449,11 @@ static napi_value tso_segment(napi_env env, napi_callback_info info) {
   return list;
 }
 
+/* tsoSegment(buf, mss) -> Buffer[] | null */
+static napi_value tso_segment(napi_env env, napi_callback_info info) { return segment_with(env, info, tw_tso_segment); }
+/* usoSegment(buf, size) -> Buffer[] | null */
+static napi_value uso_segment(napi_env env, napi_callback_info info) { return segment_with(env, info, tw_uso_segment); }
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
 #define FN(name, c) {name, NULL, c, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -462,6 +468,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("icmpError", icmp_error),       FN("icmpFor", icmp_for),
       FN("coalesce", coalesce),
       FN("tsoSegment", tso_segment),
+      FN("usoSegment", uso_segment),
 #undef FN
   };
   CHECK(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

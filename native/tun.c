@@ -27,6 +27,11 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20 /* linux/if_tun.h of Linux 6.2 on */
+#define TUN_F_USO6 0x40
+#endif
+
 void throw_errno(napi_env env, int err, const char *syscall) {
   char text[192];
   napi_value msg, error, value;
@@ -72,7 +77,12 @@ static void open_tun(open_req *r) {
     close(fd);
     return;
   }
-  if ((r->offload & OFFLOAD_TSO) && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) < 0) r->offload &= ~OFFLOAD_TSO;
+  /* USO (Linux 6.2 on) where the kernel has it: a pod's UDP_SEGMENT sends stay whole to here.
+   * The kernel takes UDP segmentation only with both USO4 and USO6 (only IPv4 is routed here). */
+  if ((r->offload & OFFLOAD_TSO) && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_USO4 | TUN_F_USO6) < 0) {
+    r->offload &= ~OFFLOAD_USO;
+    if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) < 0) r->offload &= ~OFFLOAD_TSO;
+  }
   memcpy(r->name, ifr.ifr_name, IFNAMSIZ); /* the kernel expands patterns like tun%d */
   r->name[IFNAMSIZ - 1] = '\0';
   r->fd = fd;
@@ -137,6 +147,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (argc >= 3 && napi_get_value_uint32(env, argv[2], &offload) == napi_ok) req.offload = (int)(offload & OFFLOAD_VNET ? offload & (OFFLOAD_VNET | OFFLOAD_TSO) : 0);
+  if (req.offload & OFFLOAD_TSO) req.offload |= OFFLOAD_USO; /* asked for with TSO; dropped if refused */
   memset(req.name, 0, sizeof req.name);
   CHECK(env, napi_get_value_string_utf8(env, argv[0], req.name, sizeof req.name, &len));
   CHECK(env, napi_typeof(env, argv[1], &ns_type));

@@ -58,6 +58,8 @@
  * super-packets of up to 64 KiB and checksum-partial packets. Only the udp pump asks: it
  * segments in C. A kernel that refuses it leaves the device without (open() says which). */
 #define OFFLOAD_TSO 2
+/* Set by open() when TSO came with TUN_F_USO4 too: reads may also be UDP super-packets. */
+#define OFFLOAD_USO 4
 
 typedef struct {
   int fd;      /* the TUN fd; -1 once closed */

@@ -238,18 +238,18 @@ static void gro_functions(gro_state *st, const uint8_t *in, size_t len, uint64_t
 
 static uint64_t segments_cut = 0;
 
-/* TSO on every input made TCP half the time; the output is exactly cap bytes, so a write past
+/* TSO (even inputs) or USO (odd ones) on every input, made TCP or UDP half the time; the output is exactly cap bytes, so a write past
  * it is caught. */
 static void segment_functions(const uint8_t *in, size_t len, uint64_t input) {
   uint32_t lens[TW_TSO_SEGMENTS_MAX];
   uint8_t *copy = exact_copy(in, len);
-  if (len > 9 && below(2)) copy[9] = 6;
+  if (len > 9 && below(2)) copy[9] = input & 1 ? 17 : 6;
   uint32_t mss = below(4) == 0 ? below(8) : 1 + below(1500);
   size_t cap = below(8) == 0 ? below(4096) : len + TW_TSO_SEGMENTS_MAX * 120;
   size_t max = below(8) == 0 ? below(TW_TSO_SEGMENTS_MAX) : TW_TSO_SEGMENTS_MAX;
   uint8_t *out = malloc(cap == 0 ? 1 : cap);
   if (out == NULL) abort();
-  size_t n = tw_tso_segment(copy, len, mss, out, cap, lens, max);
+  size_t n = (input & 1 ? tw_uso_segment : tw_tso_segment)(copy, len, mss, out, cap, lens, max);
   size_t total = 0;
   for (size_t k = 0; k < n; k++) total += lens[k];
   if (total > cap || n > max) fail("segments overran the output", input);

@@ -10,7 +10,7 @@
  *   forward.c     the forwarding decisions, both directions
  *   icmp.c        ICMP net unreachable / time exceeded
  *   coalesce.c    GRO: TCP segments merged into super-packets (its own header, coalesce.h)
- *   segment.c     TSO: a TCP super-packet cut into segments
+ *   segment.c     TSO and USO: a TCP or UDP super-packet cut into packets
  */
 #ifndef TWILL_PACKET_H
 #define TWILL_PACKET_H
@@ -152,5 +152,8 @@ size_t tw_icmp_for(int reason, const uint8_t *offender, size_t len, uint32_t sou
  * lengths in lens. Returns the count; 0 when pkt is no whole unfragmented TCP/IPv4 packet, mss
  * is 0, or out (cap bytes) or lens (max entries) is too small. */
 size_t tw_tso_segment(const uint8_t *pkt, size_t len, uint32_t mss, uint8_t *out, size_t cap, uint32_t *lens, size_t max);
+/* The same for a UDP/IPv4 super-packet (USO): datagrams of `size` payload bytes each, the last
+ * shorter; each with its IP id + k, lengths, header checksum and a full UDP checksum. */
+size_t tw_uso_segment(const uint8_t *pkt, size_t len, uint32_t size, uint8_t *out, size_t cap, uint32_t *lens, size_t max);
 
 #endif

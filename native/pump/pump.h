@@ -48,6 +48,7 @@ enum tw_stat {
   TW_ST_UDP_GRO_READS, TW_ST_UDP_GRO_SEGMENTS, /* received buffers holding more than one datagram */
   TW_ST_SENDMMSG, TW_ST_RECVMMSG, TW_ST_WAKEUPS,
   TW_ST_TSO_SUPER, TW_ST_TSO_SEGMENTS, /* TCP super-packets read from the TUN (TSO), segments cut from them */
+  TW_ST_USO_SUPER, TW_ST_USO_SEGMENTS, /* UDP super-packets (USO), datagrams cut from them */
   TW_ST_COUNT
 };
 

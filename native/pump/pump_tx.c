@@ -1,6 +1,6 @@
 /*
- * TUN -> wire. One wake-up drains up to TW_TX_BATCH frames from the TUN. A TCP super-packet
- * (TSO on the device) is cut into segments first (tw_tso_segment). Each packet is forwarded
+ * TUN -> wire. One wake-up drains up to TW_TX_BATCH frames from the TUN. A TCP or UDP
+ * super-packet (TSO, USO on the device) is cut into packets first (tw_tso_segment, tw_uso_segment). Each packet is forwarded
  * (tw_outbound) and queued; the queue goes out with one sendmmsg. With UDP_SEGMENT,
  * consecutive packets for the same peer travel in one message: equal-sized datagrams and at
  * most one shorter last, which the kernel cuts at gso_size (flannel's wire: one inner packet
@@ -19,6 +19,9 @@
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
+#endif
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5 /* linux/virtio_net.h of Linux 6.2 on */
 #endif
 /* A UDP payload must fit 65535 - 8 - 20. */
 #define GSO_BYTES_MAX 65507
@@ -130,16 +133,16 @@ static void forward(tw_pump *p, struct tx_batch *b, uint8_t *pkt, size_t len) {
   else tw_pump_icmp(p, verdict, pkt, len);
 }
 
-/* A TCP super-packet: its segments, cut into the arena, each forwarded. */
-static size_t forward_super(tw_pump *p, struct tx_batch *b, const struct virtio_net_hdr *h, const uint8_t *pkt, size_t len, uint8_t *out) {
+/* A TCP (TSO) or UDP (USO) super-packet: its packets, cut into the arena, each forwarded. */
+static size_t forward_super(tw_pump *p, struct tx_batch *b, const struct virtio_net_hdr *h, int udp, const uint8_t *pkt, size_t len, uint8_t *out) {
   uint32_t lens[TW_TSO_SEGMENTS_MAX];
-  size_t n = tw_tso_segment(pkt, len, h->gso_size, out, TW_SEG_OUT_MAX, lens, TW_TSO_SEGMENTS_MAX);
+  size_t n = (udp ? tw_uso_segment : tw_tso_segment)(pkt, len, h->gso_size, out, TW_SEG_OUT_MAX, lens, TW_TSO_SEGMENTS_MAX);
   if (n == 0) {
     tw_add(&p->fwd.drops[TW_BAD_HEADER], 1);
     return 0;
   }
-  tw_add(&p->stats[TW_ST_TSO_SUPER], 1);
-  tw_add(&p->stats[TW_ST_TSO_SEGMENTS], n);
+  tw_add(&p->stats[udp ? TW_ST_USO_SUPER : TW_ST_TSO_SUPER], 1);
+  tw_add(&p->stats[udp ? TW_ST_USO_SEGMENTS : TW_ST_TSO_SEGMENTS], n);
   size_t used = 0;
   for (size_t k = 0; k < n; k++) {
     forward(p, b, out + used, lens[k]);
@@ -172,8 +175,9 @@ int tw_pump_from_tun(tw_pump *p) {
     uint8_t *pkt = frame + skip;
     size_t len = (size_t)n - skip;
     const struct virtio_net_hdr *h = (const struct virtio_net_hdr *)frame;
-    if (skip && (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_TCPV4) {
-      used += forward_super(p, b, h, pkt, len, p->seg_arena + used);
+    uint8_t gso = skip ? h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN : VIRTIO_NET_HDR_GSO_NONE;
+    if (gso == VIRTIO_NET_HDR_GSO_TCPV4 || gso == VIRTIO_NET_HDR_GSO_UDP_L4) {
+      used += forward_super(p, b, h, gso == VIRTIO_NET_HDR_GSO_UDP_L4, pkt, len, p->seg_arena + used);
       continue;
     }
     if (skip && h->gso_type != VIRTIO_NET_HDR_GSO_NONE) { /* a kind we never asked for */

@@ -19,6 +19,8 @@ export interface TunDevice {
   readonly offload: TunOffload;
   /** Reads may be TCP super-packets (TSO was asked for and the kernel took it); only the udp pump reads those. */
   readonly tso?: boolean;
+  /** Reads may also be UDP super-packets (USO, where the kernel has it). */
+  readonly uso?: boolean;
   /**
    * Starts reading: `onPackets` receives batches of whole IPv4 packets (one Buffer each),
    * many per wake-up. The Buffers belong to the receiver: they stay valid after the call

@@ -79,6 +79,7 @@ export interface OpenTunOptions {
 export const VNET_HDR_LEN = 10;
 const OFFLOAD_BITS: Readonly<Record<TunOffload, number>> = { off: 0, gro: 1 };
 const OFFLOAD_TSO = 2;
+const OFFLOAD_USO = 4;
 
 export interface TunStats {
   /** Packets and wake-ups on the read side: rxPackets / rxBatches is the mean batch size. */
@@ -116,6 +117,7 @@ export function openTun(opts: OpenTunOptions): TunDeviceWithStats {
   }
   const tun = new AddonTun(addon, opened.handle, opened.name, opts.onError, opts.readMode ?? DEFAULT_TUN_READ_MODE, offload);
   tun.tso = (opened.offload & OFFLOAD_TSO) !== 0;
+  tun.uso = (opened.offload & OFFLOAD_USO) !== 0;
   return tun;
 }
 
@@ -127,6 +129,8 @@ export function tunHandleOf(dev: TunDevice): NativeHandle | null {
 class AddonTun implements TunDeviceWithStats {
   /** Reads may be TCP super-packets (TUNSETOFFLOAD took TSO): only the udp pump reads such a device. */
   tso = false;
+  /** Reads may also be UDP super-packets (TUN_F_USO4, Linux 6.2 on). */
+  uso = false;
   #handle: NativeHandle | null;
   #started = false;
   readonly #counters = new Float64Array(2);

@@ -35,6 +35,7 @@ export const PUMP_STATS = [
   'udpGroReads', 'udpGroSegments',
   'sendmmsgCalls', 'recvmmsgCalls', 'wakeups',
   'tsoSuperPackets', 'tsoSegments',
+  'usoSuperPackets', 'usoSegments',
 ] as const;
 export type PumpStat = (typeof PUMP_STATS)[number];
 

@@ -68,7 +68,7 @@ describe.skipIf(!isRoot())('udp native pump end to end', () => {
   it('64 MiB each way at once, the same SHA-256 at both ends, every offload on and in use', async () => {
     const before = await status(state, 'h1');
     expect(before.details.datapath).toBe('native');
-    expect(before.details.offloads).toEqual({ tunVnetHdr: true, tunTso: true, udpGro: true, udpSegment: true });
+    expect(before.details.offloads).toEqual({ tunVnetHdr: true, tunTso: true, tunUso: true, udpGro: true, udpSegment: true });
     const [there, back] = await Promise.all([tcpTransfer(state, 'h1-p1', 'h2-p1', 64 * MiB, 5561), tcpTransfer(state, 'h2-p1', 'h1-p1', 64 * MiB, 5562)]);
     expect(there.received).toBe(there.sent);
     expect(back.received).toBe(back.sent);
@@ -82,14 +82,20 @@ describe.skipIf(!isRoot())('udp native pump end to end', () => {
     expect(tunnel['groSuperPackets']).toBeGreaterThan(100);
   });
 
-  it('carries UDP and ICMP between pods', async () => {
+  it('carries UDP and ICMP between pods, and a pod\'s UDP_SEGMENT send whole to the pump (USO), cut there', async () => {
     expect(await ping(state, 'h1-p1', 'h3-p1')).toBe(true);
     const to = pod(state, 'h3-p1');
-    const listen = inNetns(to.ns, process.execPath, ['-e', `const s=require('dgram').createSocket('udp4');s.on('message',m=>{console.log(String(m));s.close()});s.bind(7001,'${to.ip}');setTimeout(()=>process.exit(3),10000).unref()`]);
+    const listen = inNetns(to.ns, process.execPath, ['-e', `const s=require('dgram').createSocket('udp4');const got=[];s.on('message',m=>{got.push(m.length);if(got.length===11){console.log(got.join(','));s.close()}});s.bind(7001,'${to.ip}');setTimeout(()=>{console.log(got.join(','));process.exit(3)},10000).unref()`]);
     await new Promise((r) => setTimeout(r, 300));
+    const uso0 = (await status(state, 'h1')).details.pump['usoSuperPackets']!;
     const send = await inNetns(pod(state, 'h1-p1').ns, process.execPath, ['-e', `const s=require('dgram').createSocket('udp4');s.send('over-the-pump',7001,'${to.ip}',()=>s.close())`]);
     expect(send.code, send.stderr).toBe(0);
-    expect((await listen).stdout.trim()).toBe('over-the-pump');
+    // Ten datagrams of 1000 bytes in one send (UDP_SEGMENT = 103): one super-packet into the TUN.
+    const gso = `import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_UDP, 103, 1000); s.sendto(bytes(10000), ('${to.ip}', 7001))`;
+    const py = await inNetns(pod(state, 'h1-p1').ns, 'python3', ['-c', gso]);
+    expect(py.code, py.stderr).toBe(0);
+    expect((await listen).stdout.trim()).toBe(`13,${Array(10).fill(1000).join(',')}`);
+    expect((await status(state, 'h1')).details.pump['usoSuperPackets']! - uso0).toBeGreaterThanOrEqual(1);
   });
 
   it('10^6 random datagrams from a peer and from a non-peer: dropped and counted, the agent alive, its memory bounded, traffic still flowing', async () => {

@@ -36,6 +36,8 @@ export interface NativePacket {
   coalesce(packets: readonly Buffer[]): [Buffer[], number[], number, number];
   /** segmentTcp(pkt, mss) of src/backend/udp/offload/segment.ts. */
   tsoSegment(pkt: Buffer, mss: number): Buffer[] | null;
+  /** segmentUdp(pkt, size) of the same file. */
+  usoSegment(pkt: Buffer, size: number): Buffer[] | null;
 }
 
 export function loadNativePacket(): NativePacket {

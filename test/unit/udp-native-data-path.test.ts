@@ -79,7 +79,7 @@ describe('NativeDataPath', () => {
     expect(t.traffic).toEqual({ packetsIn: 7, bytesIn: 700, packetsOut: 9, bytesOut: 900 });
     expect({ icmpSent: t.icmpSent, icmpSuppressed: t.icmpSuppressed, groSuperPackets: t.groSuperPackets, groSegments: t.groSegments }).toEqual({ icmpSent: 1, icmpSuppressed: 2, groSuperPackets: 3, groSegments: 30 });
     expect(Object.entries(t.drops).filter(([, n]) => n > 0)).toEqual([['truncated', 1], ['not-ipv4', 2], ['unknown-peer', 3], ['no-route', 4], ['tun-write-failed', 5]]);
-    expect(t.offloads).toEqual({ tunVnetHdr: true, tunTso: true, udpGro: true, udpSegment: false });
+    expect(t.offloads).toEqual({ tunVnetHdr: true, tunTso: true, tunUso: false, udpGro: true, udpSegment: false });
     expect(t.pump).toMatchObject({ tsoSuperPackets: 4, gsoSends: 5, udpGroReads: 6 });
   });
 

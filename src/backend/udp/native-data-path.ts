@@ -98,7 +98,7 @@ export class NativeDataPath implements DataPlane {
     if (c === null) return { traffic: ZERO, drops, icmpSent: 0, icmpSuppressed: 0, groSuperPackets: 0, groSegments: 0 };
     DROP_REASONS.forEach((reason, i) => (drops[reason] = c.drops[i + 1] ?? 0));
     const s = c.stats;
-    const { tsoSuperPackets, tsoSegments, gsoSends, gsoSegments, udpGroReads, udpGroSegments, sendmmsgCalls, recvmmsgCalls, wakeups } = s;
+    const { tsoSuperPackets, tsoSegments, usoSuperPackets, usoSegments, gsoSends, gsoSegments, udpGroReads, udpGroSegments, sendmmsgCalls, recvmmsgCalls, wakeups } = s;
     return {
       traffic: { packetsIn: s.packetsIn, bytesIn: s.bytesIn, packetsOut: s.packetsOut, bytesOut: s.bytesOut },
       drops,
@@ -106,8 +106,8 @@ export class NativeDataPath implements DataPlane {
       icmpSuppressed: s.icmpSuppressed,
       groSuperPackets: s.groSuperPackets,
       groSegments: s.groSegments,
-      pump: { tsoSuperPackets, tsoSegments, gsoSends, gsoSegments, udpGroReads, udpGroSegments, sendmmsgCalls, recvmmsgCalls, wakeups },
-      offloads: { tunVnetHdr: this.tun?.offload === 'gro', tunTso: this.tun?.tso === true, ...c.offloads },
+      pump: { tsoSuperPackets, tsoSegments, usoSuperPackets, usoSegments, gsoSends, gsoSegments, udpGroReads, udpGroSegments, sendmmsgCalls, recvmmsgCalls, wakeups },
+      offloads: { tunVnetHdr: this.tun?.offload === 'gro', tunTso: this.tun?.tso === true, tunUso: this.tun?.uso === true, ...c.offloads },
     };
   }
 
