@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseIp } from '../../src/lib/ipv4.js';
-import { parseDriverConfig, parseRequest, ScaleDriver, type DriverConfig, type DriverReply } from '../../src/tools/scripts/scale-driver.js';
+import { FULL_CHECK_MS, parseDriverConfig, parseRequest, ScaleDriver, type DriverConfig, type DriverReply } from '../../src/tools/scripts/scale-driver.js';
 import { parseLeaseValue } from '../../src/subnet/lease-format.js';
 import { fakePublicIP, fakeSubnet } from '../../src/tools/scripts/scale-peers.js';
 
@@ -23,6 +23,10 @@ interface Fake {
   following: boolean;
   /** A route the kernel holds with the wrong gateway (kernel mode), until cleared. */
   wrongGateway: string | null;
+  /** Prefixes in the table besides the fake routes and BASE_PREFIXES (a route or an address that came). */
+  otherPrefixes: number;
+  /** The agent's next batch, applied while /proc/self/net/route is read: that listing shows the routes before and after it. */
+  batchWhileListed: (() => void) | null;
 }
 
 let server: Server;
@@ -39,7 +43,7 @@ function follow(): void {
 }
 
 beforeEach(async () => {
-  fake = { base: '', kv: new Map(), programmed: new Map(), txns: [], following: true, wrongGateway: null };
+  fake = { base: '', kv: new Map(), programmed: new Map(), txns: [], following: true, wrongGateway: null, otherPrefixes: 0, batchWhileListed: null };
   const b = (s: string): string => Buffer.from(s, 'base64').toString();
   server = createServer((req, res) => {
     let body = '';
@@ -86,8 +90,16 @@ const hex = (ip: string): string => {
 
 /** /proc/self/net as a kernel holding the agent's programmed peers as routes would show them. */
 async function readProc(path: string): Promise<string> {
-  const routes = [...fake.programmed].map(([subnet, p]) => [subnet, subnet === fake.wrongGateway ? '198.18.0.1' : p.publicIP] as const);
-  if (path.endsWith('fib_triestat')) return `Basic info: x\nMain:\n\tPrefixes:       ${BASE_PREFIXES + routes.length}\nLocal:\n\tPrefixes: 1\n`;
+  const current = () => [...fake.programmed].map(([subnet, p]) => [subnet, subnet === fake.wrongGateway ? '198.18.0.1' : p.publicIP] as const);
+  const routes = current();
+  if (path.endsWith('fib_triestat')) return `Basic info: x\nMain:\n\tPrefixes:       ${BASE_PREFIXES + fake.otherPrefixes + routes.length}\nLocal:\n\tPrefixes: 1\n`;
+  const batch = fake.batchWhileListed;
+  fake.batchWhileListed = null;
+  if (batch) {
+    // The kernel's listing comes in chunks: the routes read before the batch, and those after it.
+    batch();
+    routes.push(...current().filter(([subnet]) => !routes.some(([s]) => s === subnet)));
+  }
   const lines = routes.map(([subnet, gw]) => `eth0\t${hex(subnet.split('/')[0]!)}\t${hex(gw)}\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0`);
   return ['Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT', 'eth0\t00000000\t010012C6\t0003\t0\t0\t0\t00000000\t0\t0\t0', ...lines, ''].join('\n');
 }
@@ -158,6 +170,48 @@ describe('scale driver', () => {
     const t0 = Date.now();
     const add = (await d.handle({ op: 'burst', kind: 'add', from: 0, count: 10, timeoutMs: 5000 })) as Ok<'burst'>;
     expect(add.doneAt - t0).toBeGreaterThanOrEqual(140);
+  });
+
+  it('does not count again from a route listing torn by a batch the agent applied while it was read', async () => {
+    // The lab's churn: the agent swaps stale routes for new ones in one batch (the count stays
+    // right), and the listing, read meanwhile, shows both. Counting from that listing skewed the
+    // count for good: "timed out ... (saw 1002 routes)" with the kernel exactly right.
+    const d = driver('kernel-routes');
+    fake.following = false;
+    await d.handle({ op: 'put', from: 0, count: 10 });
+    await d.handle({ op: 'mark', routes: 0 });
+    const want = new Map(Array.from({ length: 10 }, (_, i) => [fakeSubnet(i), { publicIP: fakePublicIP(i), since: Date.now() }] as const));
+    for (const [subnet, p] of [...want].slice(0, 8)) fake.programmed.set(subnet, p);
+    for (const i of [50, 51]) fake.programmed.set(fakeSubnet(i), { publicIP: fakePublicIP(i), since: Date.now() });
+    fake.batchWhileListed = () => {
+      fake.programmed.clear();
+      for (const [subnet, p] of want) fake.programmed.set(subnet, p);
+    };
+    const since = Date.now();
+    const wait = (await d.handle({ op: 'wait', since, timeoutMs: FULL_CHECK_MS / 2 })) as Ok<'wait'>;
+    expect(wait.ok).toBe(true);
+    expect(fake.batchWhileListed).toBeNull(); // the torn listing was read
+    expect(wait.polls).toBeGreaterThanOrEqual(2);
+  });
+
+  it('still sees the end when a route beside the fake ones came (the count is off), and counts from there on', async () => {
+    const d = driver('kernel-routes');
+    fake.following = false;
+    await d.handle({ op: 'put', from: 0, count: 10 });
+    await d.handle({ op: 'mark', routes: 0 });
+    fake.otherPrefixes = 1; // e.g. an address the agent's start added
+    const since = Date.now();
+    fake.following = true;
+    follow();
+    const wait = (await d.handle({ op: 'wait', since, timeoutMs: 3 * FULL_CHECK_MS })) as Ok<'wait'>;
+    expect(wait.ok).toBe(true);
+    expect(wait.doneAt - since).toBeGreaterThanOrEqual(FULL_CHECK_MS - 5); // the count never said done: the routes were compared
+    expect(wait.resolutionMs).toBe(wait.doneAt - since); // and no poll before that could tell it was not done
+
+    const add = (await d.handle({ op: 'burst', kind: 'add', from: 10, count: 10, timeoutMs: 3 * FULL_CHECK_MS })) as Ok<'burst'>;
+    expect(add.ok).toBe(true);
+    expect(add.doneAt - add.startAt).toBeLessThan(FULL_CHECK_MS / 2); // counted right again
+    expect(add.resolutionMs).toBeLessThan(FULL_CHECK_MS / 2);
   });
 
   it('probes an API path: sizes and one latency per GET', async () => {

@@ -10,7 +10,13 @@
  * - `kernel-routes` (host-gw): the routes via a gateway inside the network, as /proc/self/net/route
  *   lists them, are exactly the peers' subnets via their PublicIPs. While waiting, it polls the
  *   cheap route count of /proc/self/net/fib_triestat (well under a millisecond, where reading
- *   10,000 routes takes 12 ms) and reads the routes themselves only when the count is right.
+ *   10,000 routes takes 12 ms) and reads the routes themselves when the count is right, and at
+ *   least every FULL_CHECK_MS whatever the count says. The count is only a hint: it is the
+ *   table's prefixes less `base`, the ones that are not fake routes, and a listing cannot tell
+ *   `base` again while the agent changes routes (/proc/self/net/route is read in chunks, and a
+ *   batch applied meanwhile shows both the routes it deletes and the ones it adds). So a
+ *   listing that differs never moves `base`; one that is exactly the peers does, when the count
+ *   disagreed (a route beside the fake ones came or went) and the table held still around it.
  * - `agent-api` (udp, whose peers live in the agent's memory): the agent's /metrics says
  *   twill_peers and twill_routes (programmed peers) are the count, then its /v1/status lists
  *   exactly those peers, all `programmed`. Polls wait three times as long as the last one took,
@@ -72,8 +78,16 @@ export type DriverReply =
 
 const HTTP_TIMEOUT_MS = 30_000;
 const API_POLL_FACTOR = 3;
+/** kernel-routes: the routes are compared at least this often, so that a count gone wrong costs time, never the step. */
+export const FULL_CHECK_MS = 1_000;
 
 type Peer = Pick<PeerStatus, 'subnet' | 'publicIP' | 'state' | 'since'>;
+
+/**
+ * One poll's verdict. `full`: the routes themselves were compared (kernel-routes). `recounted`:
+ * done although the count said otherwise, so the polls that went only by the count said nothing.
+ */
+type Check = { done: true; at: number; latestSince: number | null; recounted: boolean } | { done: false; seen: string; full: boolean };
 
 /** One driver per lab: it remembers which peers it has put into etcd (index → generation). */
 export class ScaleDriver {
@@ -163,17 +177,21 @@ export class ScaleDriver {
     let polls = 0;
     // Until a poll has seen it undone, it may have been done as soon as the last write went out.
     let last = notBefore;
+    // The same for the polls that compared the routes themselves (a count can be wrong).
+    let lastFull = notBefore;
+    let fullCheckedAt = Date.now();
     for (;;) {
       const before = Date.now();
       const t = performance.now();
-      const check = await this.check(want, adds);
+      const check = await this.check(want, adds, before - fullCheckedAt >= FULL_CHECK_MS);
       polls++;
       if (check.done) {
         const stamped = check.latestSince;
         if (stamped !== null && stamped >= since && stamped <= check.at) return { doneAt: stamped, resolutionMs: 0, polls };
-        return { doneAt: check.at, resolutionMs: check.at - last, polls };
+        return { doneAt: check.at, resolutionMs: check.at - (check.recounted ? lastFull : last), polls };
       }
       last = before;
+      if (check.full) [lastFull, fullCheckedAt] = [before, before];
       if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${want.size} peers programmed (saw ${check.seen})`);
       const took = performance.now() - t;
       await sleep(this.cfg.programmedBy === 'agent-api' ? Math.max(this.cfg.pollMs, API_POLL_FACTOR * took) : this.cfg.pollMs);
@@ -182,32 +200,35 @@ export class ScaleDriver {
 
   /**
    * One poll. `at` is when the cheap signal (the route count, the metrics) said done; the full
-   * comparison that follows only confirms it.
+   * comparison that follows only confirms it. `full` (kernel-routes): compare the routes whatever
+   * the count says.
    */
-  private async check(want: ReadonlyMap<string, string>, adds: boolean): Promise<{ done: true; at: number; latestSince: number | null } | { done: false; seen: string }> {
+  private async check(want: ReadonlyMap<string, string>, adds: boolean, full: boolean): Promise<Check> {
     if (this.cfg.programmedBy === 'kernel-routes') {
-      const count = (await this.prefixes()) - this.base;
+      const prefixes = await this.prefixes();
+      const count = prefixes - this.base;
       const at = Date.now();
-      if (count !== want.size) return { done: false, seen: `${count} routes` };
+      if (count !== want.size && !full) return { done: false, seen: `${count} routes`, full: false };
       const routes = fakeRoutes(parseProcNetRoute(await this.readProc('/proc/self/net/route')));
-      if (!sameMap(routes, want)) {
-        // Another route came or went meanwhile: count from what is there now.
-        this.base = (await this.prefixes()) - routes.size;
-        return { done: false, seen: `${routes.size} routes, not all the expected ones` };
-      }
-      return { done: true, at, latestSince: null };
+      // Not a reason to count again: the listing may have been torn by a batch applied while it was read.
+      if (!sameMap(routes, want)) return { done: false, seen: `${routes.size} routes, not all the expected ones`, full: true };
+      if (count === want.size) return { done: true, at, latestSince: null, recounted: false };
+      // The peers' routes, but not their count: a route beside them came or went. Count from
+      // here on, if the table held still while it was listed.
+      if ((await this.prefixes()) === prefixes) this.base = prefixes - want.size;
+      return { done: true, at: Date.now(), latestSince: null, recounted: true };
     }
     const metrics = await this.get('/metrics');
     const at = Date.now();
-    if (metrics === null) return { done: false, seen: 'no answer from the agent' };
+    if (metrics === null) return { done: false, seen: 'no answer from the agent', full: false };
     const peers = parseMetric(metrics, 'twill_peers');
     const routes = parseMetric(metrics, 'twill_routes');
-    if (peers !== want.size || (routes !== null && routes !== want.size)) return { done: false, seen: `${peers} peers, ${routes} programmed` };
+    if (peers !== want.size || (routes !== null && routes !== want.size)) return { done: false, seen: `${peers} peers, ${routes} programmed`, full: false };
     const status = await this.get('/v1/status');
     const listed = status === null ? [] : (JSON.parse(status) as { peers: readonly Peer[] }).peers;
     const have = new Map(listed.filter((p) => p.state === 'programmed').map((p) => [p.subnet, p.publicIP]));
-    if (!sameMap(have, want)) return { done: false, seen: `${have.size} programmed, not all the expected ones` };
-    return { done: true, at, latestSince: adds && listed.length > 0 ? Math.max(...listed.map((p) => Date.parse(p.since))) : null };
+    if (!sameMap(have, want)) return { done: false, seen: `${have.size} programmed, not all the expected ones`, full: false };
+    return { done: true, at, latestSince: adds && listed.length > 0 ? Math.max(...listed.map((p) => Date.parse(p.since))) : null, recounted: false };
   }
 
   /** A GET of the agent's API; null when it does not answer (not started yet). */
