@@ -338,6 +338,32 @@ describe('host-gw backend, watching route events', () => {
     expect(t.routes.lists).toBe(5); // the safety pass
   });
 
+  it('retries a failed route change or pass every resyncMs, not at the slow safety pass, until a full pass is clean', async () => {
+    vi.useFakeTimers();
+    const t = setup({ watch: true, resyncMs: 5_000, watchedResyncMs: 300_000 });
+    backend = t.backend;
+    await t.backend.start();
+    await t.backend.applyPeerChanges([added(OWN)]);
+    await vi.advanceTimersByTimeAsync(1_000); // trusted: the first full pass is done
+    const lists = t.routes.lists;
+    t.routes.failing.add('10.244.2.0/24');
+    await t.backend.applyPeerChanges([added(B)]); // the kernel refuses the route
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(t.routes.lists).toBe(lists + 1); // retried within resyncMs, as a full pass
+    t.routes.failing.clear();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(t.table()['10.244.2.0/24']).toBe('198.18.0.12 116');
+    const clean = t.routes.lists;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(t.routes.lists).toBe(clean); // clean again: back to the safety pass
+    t.routes.listFails = true; // a pass that throws
+    t.routes.feed!.event({ kind: 'device', deleted: false, dev: 'eth0' });
+    await vi.advanceTimersByTimeAsync(0);
+    t.routes.listFails = false;
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(t.routes.lists).toBe(clean + 2);
+  });
+
   it('polls every resyncMs again, and says so once, while the watch cannot run', async () => {
     vi.useFakeTimers();
     const t = setup({ watch: (h) => (h.end(new Error('cannot run ip')), { stop: () => undefined }), resyncMs: 5_000, watchedResyncMs: 60_000 });

@@ -61,6 +61,9 @@ class HostGwBackend implements Backend {
   /** Stale routes whose delete failed, with the reason last logged (so it is logged once). */
   private readonly failingDeletes = new Map<string, string>();
   private lastFailure: string | null = null;
+  /** A pass threw or a route change failed: retry every resyncMs, even while events are watched, until a full pass is clean. */
+  private retrying = false;
+  private changesFailed = false;
   private lastFeedFailure: string | null = null;
   private synced = false;
   private stopped = false;
@@ -77,7 +80,7 @@ class HostGwBackend implements Backend {
     const resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
     const watchedMs = opts.watchedResyncMs ?? DEFAULT_WATCHED_RESYNC_MS;
     this.events = this.watchKernel();
-    this.loop = new ReconcileLoop(() => this.pass(), () => (this.events?.trusted ? watchedMs : resyncMs), () => (this.fullDue = true));
+    this.loop = new ReconcileLoop(() => this.pass(), () => (this.events?.trusted && !this.retrying ? watchedMs : resyncMs), () => (this.fullDue = true));
     this.log.info({ iface: ctx.iface.name, resyncMs, watchedResyncMs: this.events ? watchedMs : null }, 'host-gw backend created');
   }
 
@@ -148,17 +151,23 @@ class HostGwBackend implements Backend {
   private async pass(): Promise<void> {
     if (!this.synced || this.stopped) return;
     const t0 = performance.now();
+    const wasRetrying = this.retrying;
     try {
-      if (this.fullDue || this.model === null) await this.fullPass();
+      this.changesFailed = false;
+      const full = this.fullDue || this.model === null;
+      if (full) await this.fullPass();
       else await this.incrementalPass();
       if (this.lastFailure !== null) this.log.info('reconcile works again');
       this.lastFailure = null;
+      this.retrying = this.changesFailed || (this.retrying && !full);
     } catch (err) {
       this.fullDue = true;
+      this.retrying = true;
       const code = errorCode(err);
       if (code !== this.lastFailure) this.log.warn({ err, code }, 'reconcile failed; retrying on the next tick');
       this.lastFailure = code;
     }
+    if (this.retrying !== wasRetrying) this.loop.reschedule();
     this.ctx.observer?.reconcileDuration((performance.now() - t0) / 1000);
   }
 
@@ -228,6 +237,7 @@ class HostGwBackend implements Backend {
     for (const c of changes) this.inFlight.set(c.dst, c);
     const { failed } = changes.length === 0 ? { failed: [] } : await this.ctx.kernel.routes.apply(changes).finally(() => this.inFlight.clear());
     const failedByDst = new Map(failed.map((f) => [f.change.dst, f]));
+    if (failed.length > 0) [this.changesFailed, this.fullDue] = [true, true];
     for (const c of changes) {
       if (failedByDst.has(c.dst)) continue;
       if (c.op === 'delete') model.delete(c.dst);
