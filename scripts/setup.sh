@@ -15,6 +15,7 @@ DEBIAN_PACKAGES=(
   prometheus                       # lab up --prometheus scrapes the agents; promtool checks /metrics in the tests
   python3 make g++                 # node-gyp builds the addons at npm ci
   gcc libc6-dev                    # the sanitizer test builds native/packet/ with -fsanitize (gcc brings libasan8, libubsan1)
+  containerd runc busybox-static   # the runtime test: ctr run --cni in a lab host, from an image made of busybox
 )
 
 source scripts/apt-ensure.sh
