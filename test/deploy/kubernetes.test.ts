@@ -19,9 +19,11 @@ interface Manifest {
   [k: string]: unknown;
 }
 
+/** Every manifest: deploy/kubernetes/ first, then the bundled etcd in etcd/. */
 async function manifests(): Promise<{ file: string; doc: Manifest }[]> {
   const out: { file: string; doc: Manifest }[] = [];
-  for (const file of (await readdir(DIR)).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+  const files = async (sub: string) => (await readdir(join(DIR, sub))).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(sub, f));
+  for (const file of [...(await files('.')), ...(await files('etcd'))]) {
     for (const d of parseAllDocuments(await readFile(join(DIR, file), 'utf8'))) {
       expect(d.errors, file).toEqual([]);
       if (d.contents !== null) out.push({ file, doc: d.toJS() as Manifest });
@@ -41,7 +43,7 @@ async function validatorFor(doc: Manifest): Promise<(obj: unknown) => void> {
 describe('deploy/kubernetes', () => {
   it('every manifest is valid against the Kubernetes API schemas', async () => {
     const all = await manifests();
-    expect(all.map((m) => m.doc.kind).sort()).toEqual(['ConfigMap', 'DaemonSet', 'Namespace', 'ServiceAccount']);
+    expect(all.map((m) => m.doc.kind).sort()).toEqual(['ConfigMap', 'ConfigMap', 'DaemonSet', 'Namespace', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'StatefulSet']);
     for (const { file, doc } of all) {
       const validate = await validatorFor(doc);
       expect(() => validate(doc), `${file}: ${doc.kind}`).not.toThrow();
@@ -89,7 +91,7 @@ describe('deploy/kubernetes', () => {
   });
 
   it("the ConfigMap's net-conf.json passes twill's own config rules, and there is no conflist in it", async () => {
-    const cm = (await manifests()).find((m) => m.doc.kind === 'ConfigMap')!.doc as unknown as { data: Record<string, string> };
+    const cm = (await manifests()).find((m) => m.doc.metadata.name === 'twill-config')!.doc as unknown as { data: Record<string, string> };
     expect(validateNetworkConfig(cm.data['net-conf.json']!).backend.type).toBe('host-gw');
     expect(Object.keys(cm.data).sort()).toEqual(['etcd-endpoints', 'net-conf.json']);
   });
@@ -109,5 +111,26 @@ describe('deploy/kubernetes', () => {
     expect(dockerfile).toContain('containernetworking-plugins');
     expect(script).toContain('/usr/lib/cni/$p');
     for (const { file, doc } of all) expect(JSON.stringify(doc), file).not.toMatch(/"type\\?":\s*\\?"flannel/);
+  });
+
+  it('the bundled etcd: three members on labelled nodes, one per node, host network, TLS for clients and peers, a quorum kept through drains, and the agents pointed at it', async () => {
+    const all = await manifests();
+    const doc = (name: string, kind: string) => all.find((m) => m.doc.metadata.name === name && m.doc.kind === kind)!.doc as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const sts = doc('twill-etcd', 'StatefulSet');
+    const pod = sts.spec.template.spec;
+    expect(sts.spec).toMatchObject({ replicas: 3, serviceName: 'twill-etcd', podManagementPolicy: 'Parallel' });
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.nodeSelector).toEqual({ 'twill.io/etcd': 'member' });
+    expect(pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
+    const args: string[] = pod.containers[0].args;
+    for (const flag of ['--client-cert-auth', '--peer-client-cert-auth', '--name=$(NODE_NAME)', '--initial-cluster=$(INITIAL_CLUSTER)', '--initial-advertise-peer-urls=https://$(HOST_IP):2380']) expect(args).toContain(flag);
+    expect(pod.volumes.find((v: any) => v.secret).secret.secretName).toBe('twill-etcd-server'); // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(doc('twill-etcd', 'Service').spec.clusterIP).toBe('None');
+    expect(doc('twill-etcd', 'PodDisruptionBudget').spec.maxUnavailable).toBe(1);
+    // The agents' endpoints are the members' client URLs.
+    const cluster: string = doc('twill-etcd-members', 'ConfigMap').data['initial-cluster'];
+    const clientUrls = cluster.split(',').map((m) => m.split('=')[1]!.replace(':2380', ':2379'));
+    expect(doc('twill-config', 'ConfigMap').data['etcd-endpoints'].split(',')).toEqual(clientUrls);
+    expect(clientUrls).toHaveLength(3);
   });
 });
