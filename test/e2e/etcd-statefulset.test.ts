@@ -2,21 +2,21 @@
 // Kubernetes: make-certs.sh makes the PKI and the Secrets; three real etcd processes run with
 // the StatefulSet's own command line (its $(VAR)s filled as the downward API and the
 // ConfigMap would fill them, on 127.0.0.2-4 in a namespace of the test's) and the Secret's
-// files; they form one TLS cluster that refuses a client without a certificate, twill writes
-// and reads its config through it with the agents' Secret, and it keeps the config through a
-// lost member, a lost quorum and the restart.
+// files; they form one TLS cluster that refuses a client without a certificate; twill's config
+// and a running agent's lease go through it with the agents' Secret, and both stay through a
+// lost member, a lost quorum and the restart (pod traffic through such an outage: lab-etcd-cluster).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { existsSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { twill } from '../support/cli.js';
+import { CLI, twill } from '../support/cli.js';
 import { run, isRoot } from '../support/lab.js';
 import { eventually } from '../support/logger.js';
-import { createNetns, deleteNetnsByPrefix, nsExec } from '../support/netns.js';
+import { createNetns, deleteNetnsByPrefix, nsExec, nsIp } from '../support/netns.js';
 
 const DIR = fileURLToPath(new URL('../../deploy/kubernetes/etcd/', import.meta.url));
 const PREFIX = 'twl-t-kube-etcd';
@@ -40,6 +40,7 @@ describe.skipIf(!isRoot())("the bundled etcd: the StatefulSet's command line, ma
   const secrets: Record<string, Record<string, string>> = {};
   let command: string[] = [];
   const members: (ChildProcess | null)[] = [null, null, null];
+  let agent: ChildProcess | null = null;
 
   /** Member i as the StatefulSet starts it on a node whose IP is IPS[i]. */
   function start(i: number): void {
@@ -94,6 +95,11 @@ describe.skipIf(!isRoot())("the bundled etcd: the StatefulSet's command line, ma
   }, 60_000);
 
   afterAll(async () => {
+    if (agent && agent.exitCode === null) {
+      const exited = new Promise((r) => agent!.once('exit', r));
+      agent.kill('SIGTERM');
+      await exited;
+    }
     for (let i = 0; i < 3; i++) await stop(i);
     await deleteNetnsByPrefix(PREFIX);
     if (dir && !process.env['KEEP']) await rm(dir, { recursive: true, force: true });
@@ -115,17 +121,35 @@ describe.skipIf(!isRoot())("the bundled etcd: the StatefulSet's command line, ma
     expect(anonymous.code).not.toBe(0);
   });
 
-  it('twill writes and reads its config through it with the agents\' Secret, and keeps it through a lost member, a lost quorum and the restart', async () => {
+  it("twill's config and an agent's lease go through it with the agents' Secret, and stay through a lost member, a lost quorum and the restart", async () => {
     expect((await twill(['config', 'set', ...tls()], { input: NET, netns: NS })).code).toBe(0);
+    // An agent of this node: eth0 a veth inside the test's namespace (both ends); host-gw, no peers.
+    await nsIp(NS, ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p']);
+    await nsIp(NS, ['addr', 'add', '198.18.0.1/24', 'dev', 'eth0']);
+    await nsIp(NS, ['link', 'set', 'eth0', 'up']);
+    await nsIp(NS, ['link', 'set', 'eth0p', 'up']);
+    const subnetFile = join(dir, 'subnet.env');
+    agent = spawn('ip', ['netns', 'exec', NS, process.execPath, CLI, 'agent', ...tls(), '--iface', 'eth0', '--subnet-file', subnetFile, '--status-addr', '127.0.0.1:8475'], { stdio: ['ignore', openSync(join(dir, 'agent.log'), 'a'), openSync(join(dir, 'agent.log'), 'a')] });
+    await eventually(() => existsSync(subnetFile), 20_000, "the agent's subnet.env");
+    const leases = async () => (await etcdctl([...client(), 'get', '--prefix', '--keys-only', '/coreos.com/network/subnets/'])).stdout.split('\n').filter(Boolean);
+    const [lease] = await leases();
+    expect(lease).toMatch(/^\/coreos.com\/network\/subnets\/10\.244\./);
+    const env = await readFile(subnetFile, 'utf8');
+
     await stop(0);
     const one = await twill(['config', 'get', ...tls()], { netns: NS });
     expect(JSON.parse(one.stdout)).toMatchObject({ Network: '10.244.0.0/16' }); // two of three: a quorum
     await stop(1);
     expect((await etcdctl([...client(), 'put', 'k', 'v'])).code).not.toBe(0); // one of three: none
+    await new Promise((r) => setTimeout(r, 3_000));
     start(0);
     start(1);
     await eventually(async () => (await etcdctl([...client(), 'endpoint', 'health'])).code === 0, 30_000, 'the quorum back');
     const back = await twill(['config', 'get', ...tls()], { netns: NS });
     expect(JSON.parse(back.stdout)).toMatchObject({ Network: '10.244.0.0/16', Backend: { Type: 'host-gw' } });
-  }, 90_000);
+    expect(agent.exitCode).toBeNull(); // the agent rode it out
+    expect(await leases()).toEqual([lease]); // its lease intact, no second one
+    expect(await readFile(subnetFile, 'utf8')).toBe(env);
+    await eventually(async () => (await nsExec(NS, 'curl', ['-sf', 'http://127.0.0.1:8475/readyz'], true)).code === 0, 20_000, 'the agent ready');
+  }, 120_000);
 });
