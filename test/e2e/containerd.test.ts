@@ -59,7 +59,9 @@ describe.skipIf(!isRoot())('a container runtime wires a container from the agent
     const image = await busyboxImage(`${WORK}/image`, IMAGE);
     const config = ['version = 2', `root = "${WORK}/root"`, `state = "${WORK}/state"`, 'disabled_plugins = ["io.containerd.grpc.v1.cri"]', '[grpc]', `  address = "${SOCKET}"`, ''].join('\n');
     await writeFile(`${WORK}/config.toml`, config);
-    containerd = spawn('nsenter', [`--net=${HOST_NS}`, 'containerd', '--config', `${WORK}/config.toml`], { stdio: 'ignore' });
+    // runc needs a cgroup hierarchy; where the machine mounts none, one of containerd's own (cgroup2, in a mount namespace of its own).
+    const daemon = `grep -q ' cgroup' /proc/self/mountinfo || mount -t cgroup2 twill-cgroup /sys/fs/cgroup; exec containerd --config ${WORK}/config.toml`;
+    containerd = spawn('nsenter', [`--net=${HOST_NS}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', daemon], { stdio: 'ignore' });
     await eventually(() => existsSync(SOCKET), 10_000, "containerd's socket");
     const imported = await ctr('images', 'import', '--snapshotter', 'native', image);
     expect(imported.code, imported.stderr).toBe(0);
