@@ -2,6 +2,8 @@ import { BACKENDS, backendFactory, parseBackendFlags, type BackendTable } from '
 import type { Backend, BackendFactory, ExternalInterface } from '../backend/backend.js';
 import { errorCode, isTransient, TwillError, type ErrorCode } from '../errors.js';
 import { createKernel, type Kernel } from '../kernel/index.js';
+import type { PathTrace } from '../trace/path.js';
+import { traceFromNode } from './trace.js';
 import type { Logger } from '../log.js';
 import { TrafficRules, type TrafficRulesStatus } from '../rules/traffic-rules.js';
 import { Backoff } from '../lib/backoff.js';
@@ -179,6 +181,11 @@ export class Agent implements StatusSource {
   }
 
   /** The whole picture, for /v1/status, /readyz and the metrics. */
+  /** `twill trace`: the way to `dst` from this node, from the agent's state and the kernel's. */
+  trace(dst: string): Promise<PathTrace> {
+    return traceFromNode({ kernel: this.kernel, status: this.status(), subnetFile: this.opts.subnetFile }, dst);
+  }
+
   status(): AgentStatus {
     const revision = this.stream?.watchRevision() ?? '0';
     const parts = { state: this.lifecycle.state, iface: this.iface, config: this.setup?.config ?? null, backend: this.backend?.status() ?? null };

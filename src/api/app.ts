@@ -1,17 +1,20 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { ErrorCode } from '../errors.js';
+import { isTwillError, type ErrorCode } from '../errors.js';
+import type { PathTrace } from '../trace/path.js';
 import type { Logger } from '../log.js';
 import type { StatusSource } from '../status/types.js';
 
 export interface ApiDeps {
   readonly status: StatusSource;
+  /** `GET /v1/trace?dst=IP`: the way a packet takes from this node (absent: 404). */
+  readonly trace?: (dst: string) => Promise<PathTrace>;
   readonly metrics: Registry;
   readonly logger: Logger;
 }
 
 /** Every path the API serves; all are GET (HEAD comes with it). */
-export const API_PATHS = ['/healthz', '/readyz', '/v1/status', '/metrics'] as const;
+export const API_PATHS = ['/healthz', '/readyz', '/v1/status', '/v1/trace', '/metrics'] as const;
 
 /** The body of every error answer. */
 export interface ApiErrorBody {
@@ -44,6 +47,19 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return reply.code(s.ready ? 200 : 503).send({ ready: s.ready, waitingFor: s.waitingFor, ...(s.reason === undefined ? {} : { reason: s.reason }) });
   });
   app.get('/v1/status', async () => deps.status.status());
+  const trace = deps.trace;
+  if (trace) {
+    app.get('/v1/trace', async (req, reply) => {
+      const dst = (req.query as Record<string, unknown>)['dst'];
+      if (typeof dst !== 'string' || dst === '') return sendError(reply, 400, 'TWILL_ERR_API_BAD_REQUEST', 'trace: give the destination as ?dst=<IPv4 address>');
+      try {
+        return await trace(dst);
+      } catch (err) {
+        if (isTwillError(err, 'TWILL_ERR_API_BAD_REQUEST')) return sendError(reply, 400, 'TWILL_ERR_API_BAD_REQUEST', err.message);
+        throw err;
+      }
+    });
+  }
   app.get('/metrics', async (_req, reply) => {
     const text = await deps.metrics.metrics();
     return reply.type(deps.metrics.contentType).send(text);

@@ -7,6 +7,7 @@ import { registerBenchCommand } from '../tools/bench/command.js';
 import { registerConfigCommands } from './config-cmd.js';
 import { registerLabCommands } from '../tools/lab/command.js';
 import { registerStatusCommand } from './status-cmd.js';
+import { registerTraceCommand } from './trace-cmd.js';
 
 /** The CLI entry: the only place in twill that calls process.exit. */
 async function main(argv: string[]): Promise<number> {
@@ -20,6 +21,7 @@ async function main(argv: string[]): Promise<number> {
   registerLabCommands(program);
   registerBenchCommand(program);
   registerStatusCommand(program);
+  registerTraceCommand(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

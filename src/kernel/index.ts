@@ -17,7 +17,7 @@ export type { BatchFailure, BatchResult, ExecFn, KernelRoute, RouteChange, Route
 export type { IptablesOps } from './iptables.js';
 export type { LinkInfo, LinkOps } from './links.js';
 export type { FdbChange, FdbEntry, FdbFailure, FdbOps } from './fdb.js';
-export type { NeighChange, Neighbour, NeighFailure, NeighOps } from './neigh.js';
+export type { NeighChange, Neighbour, NeighbourState, NeighFailure, NeighOps } from './neigh.js';
 export { KERNEL_VXLAN_PORT, vxlanIncompat, type VxlanLink, type VxlanOps, type VxlanSpec } from './vxlan.js';
 export type { NftOps } from './nft.js';
 export type { ProcFs, SysctlOps } from './sysctl.js';

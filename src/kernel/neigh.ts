@@ -18,14 +18,31 @@ export interface NeighFailure {
   readonly reason: string;
 }
 
+/** One neighbour entry as `ip neigh` shows it, learned or not (twill trace). */
+export interface NeighbourState {
+  readonly ip: string;
+  /** REACHABLE, STALE, PERMANENT, FAILED, INCOMPLETE, ... (several joined by ","). */
+  readonly state: string;
+  readonly lladdr?: string;
+}
+
 export interface NeighOps {
   /** The permanent IPv4 neighbours of a device (learned ones are not listed); [] when it does not exist. */
   listPermanent(dev: string): Promise<Neighbour[]>;
+  /** The entry for one address (any state, any device); null when there is none. */
+  lookup(ip: string): Promise<NeighbourState | null>;
   /** Applies all changes in one `ip -force -batch -` (more only when ip stops on a line); failures are returned. */
   apply(changes: readonly NeighChange[]): Promise<NeighFailure[]>;
 }
 
 const neighSchema = z.array(z.object({ dst: z.string(), lladdr: z.string().optional(), state: z.array(z.string()).optional() }));
+
+/** Pure: `ip -json neigh show to IP` → its first entry, with its states joined. */
+export function parseNeighLookup(json: string): NeighbourState | null {
+  const [n] = parseIpJson(json, neighSchema, 'ip neigh show');
+  if (n === undefined) return null;
+  return { ip: n.dst, state: (n.state ?? []).join(',') || 'NONE', ...(n.lladdr === undefined ? {} : { lladdr: n.lladdr.toLowerCase() }) };
+}
 
 /** Pure: `ip -json neigh show dev D` → its permanent IPv4 entries with a link-layer address, MACs lower-case. */
 export function parseNeighList(json: string): Neighbour[] {
@@ -51,6 +68,11 @@ export function neighBatchLine(c: NeighChange): string {
 
 export function createNeighOps(run: ExecFn, netns?: string): NeighOps {
   return {
+    async lookup(ip) {
+      if (checkIp(ip) !== null) return null;
+      const res = await run('ip', ['-json', '-4', 'neigh', 'show', 'to', ip], { ...nsOpt(netns), allowFailure: true });
+      return res.code === 0 ? parseNeighLookup(res.stdout) : null;
+    },
     async listPermanent(dev) {
       const res = await run('ip', ['-json', '-4', 'neigh', 'show', 'dev', dev], { ...nsOpt(netns), allowFailure: true });
       return res.code === 0 ? parseNeighList(res.stdout) : [];

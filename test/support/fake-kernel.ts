@@ -37,6 +37,11 @@ export function fakeKernel(opts: { iface?: LinkInfo; order?: string[] } = {}): F
     },
     neigh: {
       listPermanent: async (dev) => (record(`neigh.list ${dev}`), [...(neighbours.get(dev) ?? [])]),
+      lookup: async (ip) => {
+        record(`neigh.lookup ${ip}`);
+        const n = [...neighbours.values()].flat().find((x) => x.ip === ip);
+        return n ? { ip, state: 'PERMANENT', lladdr: n.mac } : null;
+      },
       apply: async (changes) => {
         record(`neigh.apply ${changes.length}`);
         for (const c of changes) {

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../src/api/app.js';
+import { TwillError } from '../../src/errors.js';
+import type { PathTrace } from '../../src/trace/path.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { memoryLogger } from '../support/logger.js';
 import { fakeSource, runningStatus, startingStatus } from '../support/status.js';
@@ -106,5 +108,27 @@ describe('status API', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(res.body).toMatch(/^twill_peers 1$/m);
+  });
+});
+
+describe('status API: GET /v1/trace', () => {
+  it('hands ?dst= to the trace and answers its JSON; no dst, or one the trace refuses, is a 400 with a coded error', async () => {
+    const source = fakeSource(runningStatus());
+    const metrics = createMetrics({ status: source.status, version: '0.0.0-test', backends: [], defaultMetrics: false });
+    const asked: string[] = [];
+    const trace = async (dst: string): Promise<PathTrace> => {
+      asked.push(dst);
+      if (dst === 'nope') throw new TwillError('TWILL_ERR_API_BAD_REQUEST', 'trace: "nope" is not an IPv4 address');
+      return { dst, complete: true, steps: [{ step: 'destination', text: 'x' }], problems: [] };
+    };
+    app = buildApi({ status: source, trace, metrics: metrics.registry, logger: memoryLogger().logger });
+    const ok = await app.inject('/v1/trace?dst=10.244.2.5');
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({ dst: '10.244.2.5', complete: true });
+    expect((await app.inject('/v1/trace')).json()).toMatchObject({ statusCode: 400, code: 'TWILL_ERR_API_BAD_REQUEST' });
+    const bad = await app.inject('/v1/trace?dst=nope');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toContain('"nope" is not an IPv4 address');
+    expect(asked).toEqual(['10.244.2.5', 'nope']);
   });
 });

@@ -7,10 +7,10 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
-const LAYERS = ['errors', 'version', 'log', 'lib', 'status', 'kernel', 'subnet', 'rules', 'backend', 'metrics', 'api', 'agent', 'cli', 'tools'] as const;
+const LAYERS = ['errors', 'version', 'log', 'lib', 'status', 'trace', 'kernel', 'subnet', 'rules', 'backend', 'metrics', 'api', 'agent', 'cli', 'tools'] as const;
 type Layer = (typeof LAYERS)[number];
 
-const AGENT_MAY: readonly Layer[] = ['errors', 'version', 'log', 'lib', 'status', 'kernel', 'subnet', 'rules', 'backend', 'metrics', 'api'];
+const AGENT_MAY: readonly Layer[] = ['errors', 'version', 'log', 'lib', 'status', 'trace', 'kernel', 'subnet', 'rules', 'backend', 'metrics', 'api'];
 
 /** What each layer may import besides itself. */
 const MAY_IMPORT: Readonly<Record<Layer, readonly Layer[]>> = {
@@ -19,12 +19,13 @@ const MAY_IMPORT: Readonly<Record<Layer, readonly Layer[]>> = {
   log: ['errors'],
   lib: ['errors'],
   status: ['lib', 'errors'],
+  trace: ['lib', 'errors', 'status'],
   kernel: ['lib', 'errors', 'log'],
   subnet: ['lib', 'errors', 'log'],
   rules: ['lib', 'errors', 'log', 'kernel', 'status'],
   backend: ['lib', 'errors', 'log', 'kernel', 'subnet', 'status'],
   metrics: ['lib', 'errors', 'log', 'status', 'backend'],
-  api: ['lib', 'errors', 'log', 'status'],
+  api: ['lib', 'errors', 'log', 'status', 'trace'],
   agent: AGENT_MAY,
   cli: [...AGENT_MAY, 'agent'], // and src/cli/main.ts may import tools: it registers `twill lab` and `twill bench`
   tools: LAYERS,
