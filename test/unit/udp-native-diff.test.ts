@@ -187,7 +187,7 @@ describe('C packet functions (native/packet/) against the TypeScript reference',
     const ins = ['pass', 'oversize', 'unknown-peer', 'truncated', 'not-ipv4', 'bad-header', 'length-mismatch', 'bad-checksum', 'spoofed-source', 'not-for-us', 'ttl-expired'];
     const keys = [...outs.map((r) => `out ${r}`), ...ins.map((r) => `in ${r}`), 'icmp no-route', 'icmp ttl-expired', 'icmp refused'];
     expect(keys.filter((k) => (d.seen.get(k) ?? 0) < 100)).toEqual([]);
-  });
+  }, 30_000); // seconds alone; far more on a busy machine
 
   it('a table of 10,000 peers: 30,000 packets both ways and 100,000 lookups', () => {
     const rand = rng(15_002);
@@ -197,7 +197,7 @@ describe('C packet functions (native/packet/) against the TypeScript reference',
     compareLookups(d, rand, world, 100_000);
     expect(d.mismatches).toEqual([]);
     expect([d.seen.get('out pass'), d.seen.get('in pass')].every((n) => (n ?? 0) > 1_000)).toBe(true);
-  });
+  }, 30_000); // seconds alone; far more on a busy machine
 
   it('longest-prefix lookups on 200 random tables with nested, repeated and /0 or /32 prefixes', () => {
     const rand = rng(15_003);
