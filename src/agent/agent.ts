@@ -182,8 +182,8 @@ export class Agent implements StatusSource {
 
   /** The whole picture, for /v1/status, /readyz and the metrics. */
   /** `twill trace`: the way to `dst` from this node, from the agent's state and the kernel's. */
-  trace(dst: string): Promise<PathTrace> {
-    return traceFromNode({ kernel: this.kernel, status: this.status(), subnetFile: this.opts.subnetFile }, dst);
+  trace(dst: string, from?: string): Promise<PathTrace> {
+    return traceFromNode({ kernel: this.kernel, status: this.status(), subnetFile: this.opts.subnetFile }, dst, from);
   }
 
   status(): AgentStatus {

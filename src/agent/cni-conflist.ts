@@ -7,6 +7,9 @@ import { writeFileAtomic } from './subnet-env.js';
 export const CNI_VERSION = '0.3.1';
 export const DEFAULT_CNI_NETWORK_NAME = 'cbr0';
 /** The reference plugins the conflist names: what a node must have in its CNI bin dir. */
+/** The bridge the conflist puts pods on (kube-flannel's name). */
+export const CNI_BRIDGE = 'cni0';
+
 export const CNI_PLUGINS = ['bridge', 'host-local', 'portmap'] as const;
 
 /** libcni's rule for a network name. */
@@ -34,7 +37,7 @@ export interface ConflistInput {
 export function renderConflist(c: ConflistInput): string {
   const bridge = {
     type: 'bridge',
-    bridge: 'cni0',
+    bridge: CNI_BRIDGE,
     isGateway: true,
     isDefaultGateway: true,
     hairpinMode: true,

@@ -27,7 +27,7 @@ export function buildServedAgent(options: AgentOptions, deps: ServedDeps): Serve
   const backends = deps.backends ?? BACKENDS;
   const metrics = createMetrics({ status: () => agent.status(), version: VERSION, backends: Object.values(backends), ...(deps.defaultMetrics === false && { defaultMetrics: false }) });
   const agent = new Agent(options, { ...deps, backends, observer: metrics.observer });
-  const api = buildApi({ status: agent, trace: (dst) => agent.trace(dst), metrics: metrics.registry, logger: deps.logger });
+  const api = buildApi({ status: agent, trace: (dst, from) => agent.trace(dst, from), metrics: metrics.registry, logger: deps.logger });
   return { agent, api };
 }
 

@@ -11,6 +11,7 @@ import { contains, parseCidr, parseIp } from '../lib/ipv4.js';
 import { FORWARD_CHAIN, FORWARD_TABLE, forwardRuleSpecs, parseForwardChain } from '../rules/forward-rules.js';
 import type { AgentStatus } from '../status/types.js';
 import { tracePath, type KernelFacts, type PathTrace } from '../trace/path.js';
+import { CNI_BRIDGE } from './cni-conflist.js';
 
 export interface TraceSources {
   readonly kernel: Kernel;
@@ -18,14 +19,26 @@ export interface TraceSources {
   readonly subnetFile: string;
 }
 
-export async function traceFromNode(src: TraceSources, dst: string): Promise<PathTrace> {
-  if (parseIp(dst) === null) throw new TwillError('TWILL_ERR_API_BAD_REQUEST', `trace: "${dst}" is not an IPv4 address`, { details: { dst } });
-  return tracePath(dst, src.status, await kernelFacts(src, dst));
+/** `from`: a source address; one of this node's pods is taken as arriving on the CNI bridge, as its packets do. */
+export async function traceFromNode(src: TraceSources, dst: string, from?: string): Promise<PathTrace> {
+  for (const [what, ip] of [['destination', dst], ['source', from]] as const) {
+    if (ip !== undefined && parseIp(ip) === null) throw new TwillError('TWILL_ERR_API_BAD_REQUEST', `trace: the ${what} "${ip}" is not an IPv4 address`, { details: { [what]: ip } });
+  }
+  return tracePath(dst, src.status, await kernelFacts(src, dst, from), from);
 }
 
-async function kernelFacts({ kernel, status, subnetFile }: TraceSources, dst: string): Promise<KernelFacts> {
+/** The route for a packet from `from`: from a local pod it arrives on the bridge; else as the node sends it. */
+async function routeFrom(kernel: Kernel, status: AgentStatus, dst: string, from: string | undefined) {
+  if (from === undefined) return kernel.routes.get(dst);
+  const own = status.lease ? parseCidr(status.lease.subnet) : null;
+  const ip = parseIp(from);
+  const onBridge = own !== null && ip !== null && contains(own, ip);
+  return (onBridge ? await kernel.routes.get(dst, { src: from, iif: CNI_BRIDGE }) : null) ?? kernel.routes.get(dst, { src: from });
+}
+
+async function kernelFacts({ kernel, status, subnetFile }: TraceSources, dst: string, from: string | undefined): Promise<KernelFacts> {
   const [route, main, ipForward, forwardText, envText] = await Promise.all([
-    kernel.routes.get(dst),
+    routeFrom(kernel, status, dst, from),
     kernel.routes.listMain().catch(() => []),
     kernel.sysctl.ipForwardEnabled().catch(() => false),
     kernel.iptables.listChain(FORWARD_TABLE, FORWARD_CHAIN).catch(() => ''),

@@ -7,8 +7,8 @@ import type { StatusSource } from '../status/types.js';
 
 export interface ApiDeps {
   readonly status: StatusSource;
-  /** `GET /v1/trace?dst=IP`: the way a packet takes from this node (absent: 404). */
-  readonly trace?: (dst: string) => Promise<PathTrace>;
+  /** `GET /v1/trace?dst=IP[&from=IP]`: the way a packet takes from this node (absent: 404). */
+  readonly trace?: (dst: string, from?: string) => Promise<PathTrace>;
   readonly metrics: Registry;
   readonly logger: Logger;
 }
@@ -50,10 +50,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const trace = deps.trace;
   if (trace) {
     app.get('/v1/trace', async (req, reply) => {
-      const dst = (req.query as Record<string, unknown>)['dst'];
+      const { dst, from } = req.query as Record<string, unknown>;
       if (typeof dst !== 'string' || dst === '') return sendError(reply, 400, 'TWILL_ERR_API_BAD_REQUEST', 'trace: give the destination as ?dst=<IPv4 address>');
       try {
-        return await trace(dst);
+        return await trace(dst, typeof from === 'string' && from !== '' ? from : undefined);
       } catch (err) {
         if (isTwillError(err, 'TWILL_ERR_API_BAD_REQUEST')) return sendError(reply, 400, 'TWILL_ERR_API_BAD_REQUEST', err.message);
         throw err;

@@ -25,8 +25,8 @@ export async function fetchStatus(addr: HostPort, timeoutMs = 5000): Promise<Age
 }
 
 /** GET /v1/trace?dst= of the agent at `addr`: the way from its node to dst. */
-export async function fetchTrace(addr: HostPort, dst: string, timeoutMs = 10_000): Promise<PathTrace> {
-  const url = `http://${formatHostPort(addr)}/v1/trace?dst=${encodeURIComponent(dst)}`;
+export async function fetchTrace(addr: HostPort, dst: string, from?: string, timeoutMs = 10_000): Promise<PathTrace> {
+  const url = `http://${formatHostPort(addr)}/v1/trace?dst=${encodeURIComponent(dst)}${from === undefined ? '' : `&from=${encodeURIComponent(from)}`}`;
   let res: Response;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });

@@ -61,7 +61,8 @@ export interface RouteOps {
   listMain(): Promise<KernelRoute[]>;
   /** Applies all changes with one `ip -force -batch -`; failed lines are reported, not thrown. */
   apply(changes: readonly RouteChange[]): Promise<BatchResult>;
-  get(ip: string): Promise<RouteLookup | null>;
+  /** `ip route get IP`; with `from`, as a packet from that source (arriving on `iif`) would go. */
+  get(ip: string, from?: { readonly src: string; readonly iif?: string }): Promise<RouteLookup | null>;
   /** `get` for many addresses in one process; null where there is no route. */
   getMany(ips: readonly string[]): Promise<Map<string, RouteLookup | null>>;
   /** Route, link and address changes as they happen; absent where they cannot be watched. */
@@ -205,9 +206,10 @@ export function createRouteOps(run: ExecFn, netns?: string): RouteOps {
       return parseRouteList(res.stdout);
     },
     apply: (changes) => applyBatch(run, netns, changes),
-    async get(ip) {
-      if (parseIp(ip) === null) return null;
-      const res = await run('ip', ['-json', 'route', 'get', ip], { ...nsOpt(netns), allowFailure: true });
+    async get(ip, from) {
+      if (parseIp(ip) === null || (from && parseIp(from.src) === null)) return null;
+      const source = from ? ['from', from.src, ...(from.iif ? ['iif', from.iif] : [])] : [];
+      const res = await run('ip', ['-json', 'route', 'get', ip, ...source], { ...nsOpt(netns), allowFailure: true });
       const lookup = res.code === 0 ? parseRouteGet(res.stdout) : null;
       return lookup && { dev: lookup.dev, ...(lookup.gateway ? { gateway: lookup.gateway } : {}) };
     },

@@ -54,6 +54,8 @@ export interface TraceStep {
 
 export interface PathTrace {
   readonly dst: string;
+  /** The source asked about (`--from`); absent: this node's pods in general. */
+  readonly from?: string;
   /** The path is whole: no problem found. */
   readonly complete: boolean;
   readonly steps: readonly TraceStep[];
@@ -66,7 +68,7 @@ const BROKEN_NEIGHBOUR = new Set(['FAILED', 'INCOMPLETE']);
 /** What the destination is to this node: one of its own pods, a peer's pod, the Network without an owner, or outside. */
 type Owner = { kind: 'own' } | { kind: 'peer'; peer: PeerStatus } | { kind: 'unowned' } | { kind: 'outside' };
 
-export function tracePath(dst: string, status: AgentStatus, kernel: KernelFacts): PathTrace {
+export function tracePath(dst: string, status: AgentStatus, kernel: KernelFacts, from?: string): PathTrace {
   const steps: TraceStep[] = [];
   const problems: TraceProblem[] = [];
   const ip = parseIp(dst);
@@ -81,7 +83,7 @@ export function tracePath(dst: string, status: AgentStatus, kernel: KernelFacts)
   if (owner.kind === 'peer') checkPeer(owner.peer, problems);
   checkRoute(dst, owner, status, kernel, steps, problems);
   if (owner.kind === 'peer' || owner.kind === 'own') checkForwarding(kernel, steps, problems);
-  return { dst, complete: problems.length === 0, steps, problems };
+  return { dst, ...(from === undefined ? {} : { from }), complete: problems.length === 0, steps, problems };
 }
 
 function ownerOf(ip: number | null, network: ReturnType<typeof parseCidr>, status: AgentStatus): Owner {

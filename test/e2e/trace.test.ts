@@ -10,9 +10,9 @@ const LABS = { 'host-gw': 't17h', udp: 't17u', vxlan: 't17v' } as const;
 const dirOf = (name: string): string => `/tmp/twill-lab/${name}`;
 
 /** `twill trace` run on a host, asking that host's agent. */
-function traceOn(state: LabStateFile, hostId: string, dst: string, json = false) {
+function traceOn(state: LabStateFile, hostId: string, dst: string, json = false, from?: string) {
   const h = state.hosts.find((x) => x.id === hostId)!;
-  return inNetns(h.ns, process.execPath, [CLI, 'trace', dst, '--addr', `${h.ip}:8475`, ...(json ? ['--json'] : [])]);
+  return inNetns(h.ns, process.execPath, [CLI, 'trace', dst, '--addr', `${h.ip}:8475`, ...(json ? ['--json'] : []), ...(from ? ['--from', from] : [])]);
 }
 const podIp = (state: LabStateFile, hostId: string) => state.pods.find((p) => p.host === hostId)!.ip!;
 
@@ -47,6 +47,14 @@ describe.skipIf(!isRoot())('twill trace in the lab', () => {
     expect(res.stdout).toContain(carriage);
     expect(res.stdout).toContain('the path is complete');
     if (backend === 'vxlan') expect(res.stdout).toMatch(/the FDB sends [0-9a-f:]{17} to 198\.18\.0\.12/);
+  });
+
+  it("--from one of h1's pods: the route as its packets take it, in from the bridge", async () => {
+    const st = states['host-gw']!;
+    const res = await traceOn(st, 'h1', podIp(st, 'h2'), false, podIp(st, 'h1'));
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toContain(`trace to ${podIp(st, 'h2')} from ${podIp(st, 'h1')}:`);
+    expect(res.stdout).toContain("the kernel sends it out of eth0 via 198.18.0.12, by");
   });
 
   it('--json: the same chain for machines', async () => {

@@ -116,8 +116,8 @@ describe('status API: GET /v1/trace', () => {
     const source = fakeSource(runningStatus());
     const metrics = createMetrics({ status: source.status, version: '0.0.0-test', backends: [], defaultMetrics: false });
     const asked: string[] = [];
-    const trace = async (dst: string): Promise<PathTrace> => {
-      asked.push(dst);
+    const trace = async (dst: string, from?: string): Promise<PathTrace> => {
+      asked.push(from === undefined ? dst : `${dst} from ${from}`);
       if (dst === 'nope') throw new TwillError('TWILL_ERR_API_BAD_REQUEST', 'trace: "nope" is not an IPv4 address');
       return { dst, complete: true, steps: [{ step: 'destination', text: 'x' }], problems: [] };
     };
@@ -129,6 +129,7 @@ describe('status API: GET /v1/trace', () => {
     const bad = await app.inject('/v1/trace?dst=nope');
     expect(bad.statusCode).toBe(400);
     expect(bad.json().message).toContain('"nope" is not an IPv4 address');
-    expect(asked).toEqual(['10.244.2.5', 'nope']);
+    expect((await app.inject('/v1/trace?dst=10.244.2.5&from=10.244.1.2')).statusCode).toBe(200);
+    expect(asked).toEqual(['10.244.2.5', 'nope', '10.244.2.5 from 10.244.1.2']);
   });
 });
