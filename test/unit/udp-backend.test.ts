@@ -3,6 +3,7 @@ import type { Backend } from '../../src/backend/backend.js';
 import type { BackendStatus } from '../../src/status/types.js';
 import { backendFactory } from '../../src/backend/index.js';
 import { FakeTun, FakeUdpNetwork, makeIpv4Packet } from '../support/udp-fakes.js';
+import { PUMP_STATS, type PumpStat, type UdpPump } from '../../src/kernel/udp-pump.js';
 import { createUdpBackend, udp } from '../../src/backend/udp/index.js';
 import type { OpenTunRequest } from '../../src/backend/udp/tun-open.js';
 import { isTwillError, TwillError } from '../../src/errors.js';
@@ -193,5 +194,35 @@ describe('udp backend', () => {
     expect(() => network.bind('198.18.0.11', 8285)).not.toThrow();
     await backend.applyPeerChanges([added(B)]);
     expect(backend.status().peers).toEqual([]);
+  });
+});
+
+describe('udp backend, native data path: offloads the kernel refuses', () => {
+  it('runs without each refused offload, warns once naming it, and /v1/status shows which are on', async () => {
+    const lines: { level: number; msg: string; offload?: string; datapath?: string }[] = [];
+    const logger = createLogger({ level: 'info', stream: { write: (s: string) => lines.push(JSON.parse(s) as (typeof lines)[number]) } });
+    const stats = Object.fromEntries(PUMP_STATS.map((n) => [n, 0])) as Record<PumpStat, number>;
+    const calls: string[] = [];
+    // The socket took UDP_SEGMENT but not UDP_GRO; the device took virtio headers but not TSO.
+    const pump = {
+      start: () => calls.push('start'),
+      stop: () => calls.push('stop'),
+      close: () => calls.push('close'),
+      setPeers: () => new Float64Array(0),
+      counters: () => ({ stats, drops: new Float64Array(15), traffic: new Float64Array(0), offloads: { udpGro: false, udpSegment: true } }),
+    } as unknown as UdpPump;
+    const exec = (async () => ({ stdout: '', stderr: '', code: 0 })) as ExecFn;
+    const config = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'udp', raw: {} } };
+    const backend = createUdpBackend(
+      { logger, network: config, ownLease: A, iface: { name: 'eth0', address: A.attrs.publicIP, mtu: 1500 }, kernel: {} as Kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: 'gro', datapath: 'native' } },
+      { openTun: (req) => new FakeTun(req.name, req.offload), openPump: () => pump, tunConfig: { exec, writeProc: async () => undefined } },
+    );
+    started.push(backend);
+    await backend.start();
+    expect(calls).toEqual(['start']);
+    const warned = lines.filter((l) => l.level === 40).map((l) => l.offload);
+    expect(warned).toEqual(['tunTso', 'tunUso', 'udpGro']);
+    expect(lines.find((l) => l.msg === 'udp backend started')?.datapath).toBe('native');
+    expect(backend.status().details).toMatchObject({ datapath: 'native', offloads: { tunVnetHdr: true, tunTso: false, tunUso: false, udpGro: false, udpSegment: true } });
   });
 });

@@ -10,7 +10,7 @@ import type { Backend, BackendContext } from '../backend.js';
 import { DirectRoutes } from '../shared/direct-routes.js';
 import type { UdpFlags, UdpOptions } from './options.js';
 import type { UdpDetails } from './status.js';
-import { UdpPump } from '../../kernel/udp-pump.js';
+import { UdpPump, type OpenPumpOptions } from '../../kernel/udp-pump.js';
 import { UdpDataPath } from './data-path.js';
 import type { DataPlane, DataPlaneTotals } from './data-plane.js';
 import { DEFAULT_SOCKET_BUFFER, openDgramTransport } from './dgram-transport.js';
@@ -25,6 +25,8 @@ import { zeroDrops } from './counters.js';
 export interface UdpBackendOptions {
   readonly openTun?: OpenTunFn;
   readonly openTransport?: OpenTransport;
+  /** Opens the native pump's socket (tests hand in a fake to see how refused offloads are reported). */
+  readonly openPump?: (opts: OpenPumpOptions) => UdpPump;
   /** exec() and /proc writes for the device configuration (unit tests fake them). */
   readonly tunConfig?: Pick<TunConfigOptions, 'exec' | 'writeProc'>;
   /** The socket's bind address (default 0.0.0.0). */
@@ -128,7 +130,7 @@ class UdpBackend implements Backend {
   private async openPlane(tun: TunDevice): Promise<DataPlane> {
     if (this.ctx.flags.datapath === 'native') {
       const { subnet } = this.ctx.ownLease;
-      const pump = UdpPump.open({ address: this.opts.bindAddress ?? '0.0.0.0', port: this.port, bufferBytes: DEFAULT_SOCKET_BUFFER, udpOffloads: true, ownSubnet: subnet, mtu: this.mtu, tunAddress: tunAddress(subnet) });
+      const pump = (this.opts.openPump ?? UdpPump.open)({ address: this.opts.bindAddress ?? '0.0.0.0', port: this.port, bufferBytes: DEFAULT_SOCKET_BUFFER, udpOffloads: true, ownSubnet: subnet, mtu: this.mtu, tunAddress: tunAddress(subnet) });
       return new NativeDataPath(pump, tun, (err) => this.deviceFailed(err));
     }
     const transport = await (this.opts.openTransport ?? openDgramTransport)({ port: this.port, address: this.opts.bindAddress });
