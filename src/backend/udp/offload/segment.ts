@@ -8,7 +8,7 @@
  * (segmentUdp), as __udp_gso_segment does.
  * The C twin is native/packet/segment.c; test/unit/udp-native-segment.test.ts compares them.
  */
-import { writeHeaderChecksum } from '../checksum.js';
+import { onesSum, writeHeaderChecksum } from '../checksum.js';
 
 const TCP = 6;
 const UDP = 17;
@@ -20,28 +20,49 @@ export const TSO_SEGMENTS_MAX = 128;
 
 /** The segments, or null when pkt is not a whole, unfragmented TCP/IPv4 packet or mss is out of range. */
 export function segmentTcp(pkt: Buffer, mss: number): Buffer[] | null {
-  const hl = tcpHeadersLength(pkt);
-  if (hl === 0 || mss < 1) return null;
-  const payload = pkt.length - hl;
-  const count = Math.max(1, Math.ceil(payload / mss));
-  if (count > TSO_SEGMENTS_MAX) return null;
   const ihl = (pkt[0]! & 0x0f) << 2;
+  const seq = pkt.length >= ihl + 8 ? pkt.readUInt32BE(ihl + 4) : 0;
+  return cut(pkt, tcpHeadersLength(pkt), mss, (seg, k, count) => {
+    seg.writeUInt32BE((seq + k * mss) >>> 0, ihl + 4);
+    if (k < count - 1) seg[ihl + 13] = seg[ihl + 13]! & ~(FIN | PSH);
+    if (k > 0) seg[ihl + 13] = seg[ihl + 13]! & ~CWR;
+    seg.writeUInt16BE(0, ihl + 16);
+    seg.writeUInt16BE(~transportSum(seg, ihl, TCP) & 0xffff, ihl + 16);
+  });
+}
+
+/** The datagrams of `size` payload bytes, or null when pkt is not a whole, unfragmented UDP/IPv4 packet or size is 0. */
+export function segmentUdp(pkt: Buffer, size: number): Buffer[] | null {
+  const ihl = (pkt[0]! & 0x0f) << 2;
+  return cut(pkt, udpHeadersLength(pkt), size, (seg) => {
+    seg.writeUInt16BE(seg.length - ihl, ihl + 4);
+    seg.writeUInt16BE(0, ihl + 6);
+    const check = ~transportSum(seg, ihl, UDP) & 0xffff;
+    seg.writeUInt16BE(check === 0 ? 0xffff : check, ihl + 6); // 0 would mean "no checksum"
+  });
+}
+
+/**
+ * What both cuts share: `hl` header bytes (0: not a packet to cut) copied in front of every
+ * `size` bytes of payload, each packet with its IP total length, IP id + k and header
+ * checksum; `finish` then fixes the transport header of packet k of count.
+ */
+function cut(pkt: Buffer, hl: number, size: number, finish: (seg: Buffer, k: number, count: number) => void): Buffer[] | null {
+  if (hl === 0 || size < 1) return null;
+  const count = Math.max(1, Math.ceil((pkt.length - hl) / size));
+  if (count > TSO_SEGMENTS_MAX) return null;
   const id = pkt.readUInt16BE(4);
-  const seq = pkt.readUInt32BE(ihl + 4);
   const out: Buffer[] = [];
   for (let k = 0; k < count; k++) {
-    const start = hl + k * mss;
-    const end = Math.min(pkt.length, start + mss);
+    const start = hl + k * size;
+    const end = Math.min(pkt.length, start + size);
     const seg = Buffer.alloc(hl + end - start);
     pkt.copy(seg, 0, 0, hl);
     pkt.copy(seg, hl, start, end);
     seg.writeUInt16BE(seg.length, 2);
     seg.writeUInt16BE((id + k) & 0xffff, 4);
     writeHeaderChecksum(seg);
-    seg.writeUInt32BE((seq + k * mss) >>> 0, ihl + 4);
-    if (k < count - 1) seg[ihl + 13] = seg[ihl + 13]! & ~(FIN | PSH);
-    if (k > 0) seg[ihl + 13] = seg[ihl + 13]! & ~CWR;
-    writeTcpChecksum(seg, ihl);
+    finish(seg, k, count);
     out.push(seg);
   }
   return out;
@@ -57,52 +78,16 @@ function tcpHeadersLength(pkt: Buffer): number {
   return thl >= 20 && ihl + thl <= pkt.length ? ihl + thl : 0;
 }
 
-/** The full TCP checksum: pseudo-header, TCP header and payload. */
-function writeTcpChecksum(seg: Buffer, ihl: number): void {
-  seg.writeUInt16BE(0, ihl + 16);
-  seg.writeUInt16BE(~transportSum(seg, ihl, TCP) & 0xffff, ihl + 16);
-}
-
-/** The folded ones' complement sum of the pseudo-header and the transport header and payload (checksum field as it is). */
-function transportSum(seg: Buffer, ihl: number, proto: number): number {
-  let sum = seg.readUInt16BE(12) + seg.readUInt16BE(14) + seg.readUInt16BE(16) + seg.readUInt16BE(18) + proto + (seg.length - ihl);
-  let i = ihl;
-  for (; i + 1 < seg.length; i += 2) sum += (seg[i]! << 8) | seg[i + 1]!;
-  if (i < seg.length) sum += seg[i]! << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return sum;
-}
-
-/** The datagrams of `size` payload bytes, or null when pkt is not a whole, unfragmented UDP/IPv4 packet or size is 0. */
-export function segmentUdp(pkt: Buffer, size: number): Buffer[] | null {
-  const hl = udpHeadersLength(pkt);
-  if (hl === 0 || size < 1) return null;
-  const count = Math.max(1, Math.ceil((pkt.length - hl) / size));
-  if (count > TSO_SEGMENTS_MAX) return null;
-  const ihl = (pkt[0]! & 0x0f) << 2;
-  const id = pkt.readUInt16BE(4);
-  const out: Buffer[] = [];
-  for (let k = 0; k < count; k++) {
-    const start = hl + k * size;
-    const end = Math.min(pkt.length, start + size);
-    const seg = Buffer.alloc(hl + end - start);
-    pkt.copy(seg, 0, 0, hl);
-    pkt.copy(seg, hl, start, end);
-    seg.writeUInt16BE(seg.length, 2);
-    seg.writeUInt16BE((id + k) & 0xffff, 4);
-    writeHeaderChecksum(seg);
-    seg.writeUInt16BE(seg.length - ihl, ihl + 4);
-    seg.writeUInt16BE(0, ihl + 6);
-    const check = ~transportSum(seg, ihl, UDP) & 0xffff;
-    seg.writeUInt16BE(check === 0 ? 0xffff : check, ihl + 6); // 0 would mean "no checksum"
-    out.push(seg);
-  }
-  return out;
-}
-
 function udpHeadersLength(pkt: Buffer): number {
   if (pkt.length < 28 || pkt[0]! >> 4 !== 4 || pkt[9] !== UDP) return 0;
   const ihl = (pkt[0]! & 0x0f) << 2;
   if (ihl < 20 || pkt.readUInt16BE(2) !== pkt.length || (pkt.readUInt16BE(6) & 0x3fff) !== 0) return 0;
   return ihl + 8 <= pkt.length ? ihl + 8 : 0;
+}
+
+/** The folded ones' complement sum of the pseudo-header and the transport header and payload (checksum field as it is). */
+function transportSum(seg: Buffer, ihl: number, proto: number): number {
+  let sum = seg.readUInt16BE(12) + seg.readUInt16BE(14) + seg.readUInt16BE(16) + seg.readUInt16BE(18) + proto + (seg.length - ihl) + onesSum(seg, ihl, seg.length);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
 }
