@@ -16,6 +16,8 @@ DEBIAN_PACKAGES=(
   python3 make g++                 # node-gyp builds the addons at npm ci
   gcc libc6-dev                    # the sanitizer test builds native/packet/ with -fsanitize (gcc brings libasan8, libubsan1)
   containerd runc busybox-static   # the runtime test: ctr run --cni in a lab host, from an image made of busybox
+  tcpdump                          # twill lab trace: one capture per hop
+  chromium fonts-dejavu-core       # the lab page's test loads it in headless Chromium
 )
 
 source scripts/apt-ensure.sh

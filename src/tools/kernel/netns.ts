@@ -55,3 +55,25 @@ export function vethIntoNetnsLines(local: string, peer: string, peerNs: string):
 export function bridgeLines(bridge: string, cidrAddr: string): string[] {
   return [`link add ${bridge} type bridge`, `addr add ${cidrAddr} dev ${bridge}`, `link set ${bridge} up`];
 }
+
+interface IpLink {
+  readonly ifindex: number;
+  readonly ifname: string;
+  readonly link_index?: number;
+}
+
+/** The name of the far end of NS's veth `dev` inside `peerNs` (a pod's eth0 → its host's vethXXXX); null when there is none. */
+export async function vethPeerName(ns: string, dev: string, peerNs: string): Promise<string | null> {
+  const [mine] = JSON.parse((await exec('ip', ['-n', ns, '-j', 'link', 'show', 'dev', dev])).stdout) as IpLink[];
+  if (mine?.link_index === undefined) return null;
+  const theirs = JSON.parse((await exec('ip', ['-n', peerNs, '-j', 'link', 'show'])).stdout) as IpLink[];
+  return theirs.find((l) => l.ifindex === mine.link_index)?.ifname ?? null;
+}
+
+/** The device NS's kernel routes `dst` to, as for a packet from `src` arriving on `iif` (`ip route get`); null: no route. */
+export async function routeGetDev(ns: string, dst: string, src: string, iif: string): Promise<string | null> {
+  const res = await exec('ip', ['-n', ns, '-j', 'route', 'get', dst, 'from', src, 'iif', iif], { allowFailure: true });
+  if (res.code !== 0) return null;
+  const [route] = JSON.parse(res.stdout) as { dev?: string; type?: string }[];
+  return route?.dev ?? null;
+}
