@@ -1,14 +1,15 @@
 /**
  * `twill trace` on the node: the kernel's facts for one destination, read through the kernel
- * wrappers (a handful of `ip` and `iptables` calls, subnet.env), handed with the agent's own
- * status to the pure chain in src/trace/path.ts.
+ * wrappers (a handful of `ip` and `iptables` calls, `nft list table ip twill`, subnet.env),
+ * handed with the agent's own status to the pure chain in src/trace/path.ts.
  */
 import { readFile } from 'node:fs/promises';
-import { TwillError } from '../errors.js';
+import { isTwillError, TwillError } from '../errors.js';
 import type { Kernel, KernelRoute } from '../kernel/index.js';
 import { parseEnvFile } from '../lib/env-file.js';
 import { contains, parseCidr, parseIp } from '../lib/ipv4.js';
 import { FORWARD_CHAIN, FORWARD_TABLE, forwardRuleSpecs, parseForwardChain } from '../rules/forward-rules.js';
+import { listedMasqRules, TWILL_NFT_FAMILY, TWILL_NFT_TABLE } from '../rules/nft-ruleset.js';
 import type { AgentStatus } from '../status/types.js';
 import { tracePath, type KernelFacts, type PathTrace } from '../trace/path.js';
 import { CNI_BRIDGE } from './cni-conflist.js';
@@ -37,12 +38,13 @@ async function routeFrom(kernel: Kernel, status: AgentStatus, dst: string, from:
 }
 
 async function kernelFacts({ kernel, status, subnetFile }: TraceSources, dst: string, from: string | undefined): Promise<KernelFacts> {
-  const [route, main, ipForward, forwardText, envText] = await Promise.all([
+  const [route, main, ipForward, forwardText, envText, masquerade] = await Promise.all([
     routeFrom(kernel, status, dst, from),
     kernel.routes.listMain().catch(() => []),
     kernel.sysctl.ipForwardEnabled().catch(() => false),
     kernel.iptables.listChain(FORWARD_TABLE, FORWARD_CHAIN).catch(() => ''),
     readFile(subnetFile, 'utf8').catch(() => null),
+    masqueradeRules(kernel),
   ]);
   const neighbour = route && !isTunnelDevice(route.dev, status) ? await kernel.neigh.lookup(route.gateway ?? dst) : null;
   const device = status.backend?.type === 'vxlan' ? status.backend.device : null;
@@ -58,7 +60,16 @@ async function kernelFacts({ kernel, status, subnetFile }: TraceSources, dst: st
     ipForward,
     forward: { policy: forward.policy === 'DROP' ? 'DROP' : 'ACCEPT', twillRules: network !== undefined && forwardRuleSpecs(network).every((r) => owned.has(r.join(' '))) },
     subnetEnv: envText === null ? null : subnetEnvOf(envText),
+    masquerade,
   };
+}
+
+/** twill's ip-masq table as the kernel holds it; without nft there is none. */
+function masqueradeRules(kernel: Kernel): Promise<KernelFacts['masquerade']> {
+  return kernel.nft.listTable(TWILL_NFT_FAMILY, TWILL_NFT_TABLE).then(
+    (listing) => (listing === null ? null : { rules: listedMasqRules(listing) }),
+    (err: unknown) => (isTwillError(err, 'TWILL_ERR_KERNEL_NOT_FOUND') ? null : { unreadable: err instanceof Error ? err.message : String(err) }),
+  );
 }
 
 /** The udp tunnel's device has no neighbours: its packets go to the pump, not onto a link. */
@@ -83,5 +94,7 @@ function subnetEnvOf(text: string): KernelFacts['subnetEnv'] {
   const mtu = Number(vars.get('FLANNEL_MTU'));
   const network = vars.get('FLANNEL_NETWORK');
   const subnet = vars.get('FLANNEL_SUBNET');
-  return network && subnet && Number.isInteger(mtu) ? { network, subnet, mtu } : null;
+  const ipMasq = vars.get('FLANNEL_IPMASQ');
+  const masq = ipMasq === 'true' || ipMasq === 'false' ? { ipMasq: ipMasq === 'true' } : {};
+  return network && subnet && Number.isInteger(mtu) ? { network, subnet, mtu, ...masq } : null;
 }

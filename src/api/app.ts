@@ -1,9 +1,12 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { isTwillError, type ErrorCode } from '../errors.js';
+import { isTwillError } from '../errors.js';
 import type { PathTrace } from '../trace/path.js';
 import type { Logger } from '../log.js';
 import type { StatusSource } from '../status/types.js';
+import { frameworkErrors, replyWithCodedErrors, sendError } from './reply.js';
+
+export type { ApiErrorBody } from './reply.js';
 
 export interface ApiDeps {
   readonly status: StatusSource;
@@ -15,13 +18,6 @@ export interface ApiDeps {
 
 /** Every path the API serves; all are GET (HEAD comes with it). */
 export const API_PATHS = ['/healthz', '/readyz', '/v1/status', '/v1/trace', '/metrics'] as const;
-
-/** The body of every error answer. */
-export interface ApiErrorBody {
-  readonly statusCode: number;
-  readonly code: ErrorCode;
-  readonly message: string;
-}
 
 /**
  * The status API as a fastify app that does not listen yet: the agent wiring calls listen(),
@@ -35,7 +31,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     // Prometheus scrapes every few seconds: one log line per request would drown the rest.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
-    frameworkErrors: (err, _req, reply) => void sendError(reply, 400, 'TWILL_ERR_API_BAD_REQUEST', err.message),
+    frameworkErrors,
   });
 
   app.get('/healthz', async (_req, reply) => {
@@ -65,23 +61,6 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return reply.type(deps.metrics.contentType).send(text);
   });
 
-  app.setNotFoundHandler((req, reply) => {
-    const path = req.url.split('?')[0] ?? '';
-    if ((API_PATHS as readonly string[]).includes(path)) {
-      void reply.header('allow', 'GET, HEAD');
-      return sendError(reply, 405, 'TWILL_ERR_API_METHOD', `${req.method} is not allowed on ${path}; use GET`);
-    }
-    return sendError(reply, 404, 'TWILL_ERR_API_NOT_FOUND', `no such path ${path}; try ${API_PATHS.join(', ')}`);
-  });
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
-    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
-    if (status >= 500) log.error({ err }, 'status API request failed');
-    return sendError(reply, status, 'TWILL_ERR_API_BAD_REQUEST', err.message);
-  });
+  replyWithCodedErrors(app, { paths: API_PATHS, log, failure: 'status API request failed' });
   return app;
-}
-
-function sendError(reply: FastifyReply, statusCode: number, code: ErrorCode, message: string): FastifyReply {
-  const body: ApiErrorBody = { statusCode, code, message };
-  return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
 }

@@ -27,7 +27,7 @@ async function trace(dst: string, flags: TraceCmdFlags): Promise<void> {
 export function registerTraceCommand(program: Command): void {
   program
     .command('trace')
-    .description("the way a packet from this node's pods takes to an address: lease, route, neighbour, carriage, MTU, forwarding; each problem with its fix (exit 1 when the path is broken)")
+    .description("the way a packet from this node's pods takes to an address: lease, route, neighbour, carriage, MTU, forwarding, masquerade; each problem with its fix (exit 1 when the path is broken)")
     .argument('<destination>', 'an IPv4 address (a pod on another node, usually)')
     .addOption(new Option('--addr <host:port>', "the agent's --status-addr").env('TWILL_STATUS_ADDR').default(DEFAULT_STATUS_ADDR))
     .option('--from <source>', "a source address: one of this node's pods (its packets arrive on the CNI bridge), or the node's own")

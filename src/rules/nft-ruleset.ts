@@ -41,6 +41,16 @@ export function renderTwillTable(spec: MasqSpec): string {
   ].join('\n');
 }
 
+/** The rules of the table's postrouting chain as `nft list table ip twill` prints them, one each (renderTwillTable read back). */
+export function listedMasqRules(listing: string): string[] {
+  const lines = normalizeNft(listing).split('\n');
+  const start = lines.indexOf('chain postrouting {');
+  const end = lines.indexOf('}', start);
+  if (start < 0 || end < 0) return [];
+  // The chain's header line (type, hook, priority, policy) is not a rule.
+  return lines.slice(start + 1, end).filter((l) => !l.startsWith('type '));
+}
+
 /**
  * One `nft -f -` transaction that replaces the table atomically: create it if missing (so the
  * delete cannot fail), delete it, then add the full new one. With `desired` null it only removes it.

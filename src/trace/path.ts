@@ -2,10 +2,11 @@
  * `twill trace`, pure (style rule 7): the way a packet from this node's pods takes to an
  * address, told from captured state. The agent's view (its lease, its peers and the state of
  * each, the backend) and the kernel's (the route it picks and whose it is, the next hop's
- * neighbour entry, vxlan's FDB entry, ip_forward, the FORWARD policy, subnet.env) go in; the
- * chain of decisions and every problem found, each with its fix, come out.
+ * neighbour entry, vxlan's FDB entry, ip_forward, the FORWARD policy, subnet.env, twill's
+ * masquerade rules) go in; the chain of decisions and every problem found, each with its fix,
+ * come out.
  */
-import { contains, formatIp, parseCidr, parseIp } from '../lib/ipv4.js';
+import { contains, formatCidr, formatIp, parseCidr, parseIp } from '../lib/ipv4.js';
 import type { AgentStatus, PeerStatus } from '../status/types.js';
 
 /** The kernel's side, as the agent reads it for one destination. */
@@ -21,8 +22,13 @@ export interface KernelFacts {
   readonly ipForward: boolean;
   /** The FORWARD chain's policy, and whether twill's accept rules for the Network are in place. */
   readonly forward: { readonly policy: 'ACCEPT' | 'DROP'; readonly twillRules: boolean };
-  /** subnet.env as the node's CNI plugins read it; null when the file is missing or unreadable. */
-  readonly subnetEnv: { readonly network: string; readonly subnet: string; readonly mtu: number } | null;
+  /** subnet.env as the node's CNI plugins read it (`ipMasq`: its FLANNEL_IPMASQ); null when the file is missing or unreadable. */
+  readonly subnetEnv: { readonly network: string; readonly subnet: string; readonly mtu: number; readonly ipMasq?: boolean } | null;
+  /**
+   * twill's masquerade rules (--ip-masq: the nat postrouting chain of `table ip twill`), each as
+   * nft lists it; null when there is no such table; absent when not read (no masquerade step).
+   */
+  readonly masquerade?: { readonly rules: readonly string[] } | { readonly unreadable: string } | null;
 }
 
 export type TraceProblemCode =
@@ -48,7 +54,7 @@ export interface TraceProblem {
 }
 
 export interface TraceStep {
-  readonly step: 'destination' | 'lease' | 'route' | 'neighbour' | 'carriage' | 'mtu' | 'forwarding';
+  readonly step: 'destination' | 'lease' | 'route' | 'neighbour' | 'carriage' | 'mtu' | 'forwarding' | 'masquerade';
   readonly text: string;
 }
 
@@ -83,6 +89,7 @@ export function tracePath(dst: string, status: AgentStatus, kernel: KernelFacts,
   if (owner.kind === 'peer') checkPeer(owner.peer, problems);
   checkRoute(dst, owner, status, kernel, steps, problems);
   if (owner.kind === 'peer' || owner.kind === 'own') checkForwarding(kernel, steps, problems);
+  if (kernel.masquerade !== undefined) steps.push({ step: 'masquerade', text: describeMasquerade(dst, from, kernel, kernel.masquerade) });
   return { dst, ...(from === undefined ? {} : { from }), complete: problems.length === 0, steps, problems };
 }
 
@@ -232,4 +239,98 @@ function checkNodeFiles(status: AgentStatus, kernel: KernelFacts, steps: TraceSt
     steps.push({ step: 'mtu', text: `pods get MTU ${env.mtu} (subnet.env); the ${status.backend?.type} path carries ${mtu}` });
     if (env.mtu > mtu) problems.push({ code: 'mtu-mismatch', message: `pods send up to ${env.mtu} bytes, but the ${status.backend?.type} path carries ${mtu}: large packets are dropped`, fix: 'pods take their MTU when created: restart them after the agent rewrote subnet.env' });
   }
+}
+
+/** What twill's masquerade rules do to a packet from `from` (absent: the node itself) to dst. */
+function describeMasquerade(dst: string, from: string | undefined, kernel: KernelFacts, m: Exclude<KernelFacts['masquerade'], undefined>): string {
+  if (m !== null && 'unreadable' in m) return `twill's masquerade rules could not be read: ${m.unreadable}`;
+  const out = kernel.route ? ` on ${kernel.route.dev}` : '';
+  if (m === null || m.rules.length === 0) {
+    if (kernel.subnetEnv?.ipMasq === true) return 'no masquerade rules, though subnet.env says FLANNEL_IPMASQ=true: the agent puts them back within seconds';
+    return `no twill masquerade rules (--ip-masq off), ${bridgeMasquerade(dst, from, kernel)}`;
+  }
+  // The node's own packets already leave with the address masquerading would give them.
+  if (from === undefined) return `from the node itself: it leaves with the node's own address${out}, which masquerading leaves as it is; --from <pod address> shows what the rules do to a pod's packets`;
+  const v = masqueradeVerdict(m.rules, from, dst);
+  switch (v.kind) {
+    case 'masquerade':
+      return `masqueraded to the node's address${out} by rule \`${v.rule}\``;
+    case 'return':
+    case 'accept':
+      return `not masqueraded: rule \`${v.rule}\` ${v.kind}s it, so it keeps its source ${from}`;
+    case 'none':
+      return `not masqueraded: no rule matches ${from} → ${dst}`;
+    case 'unknown':
+      return `cannot tell: rule \`${v.rule}\` is not one the trace can read, and none before it matches`;
+  }
+}
+
+/**
+ * Without --ip-masq, twill's conflist turns the CNI bridge plugin's ipMasq on (as flannel's
+ * does): a pod's packet to anywhere outside its own subnet but multicast, other nodes' pods too,
+ * takes the address of the device it leaves by.
+ */
+function bridgeMasquerade(dst: string, from: string | undefined, kernel: KernelFacts): string {
+  const subnet = kernel.subnetEnv ? parseCidr(kernel.subnetEnv.subnet, false) : null;
+  const [s, d] = [from === undefined ? null : parseIp(from), parseIp(dst)];
+  const general = "so the CNI bridge plugin masquerades a pod's packets that leave its subnet";
+  if (subnet === null || s === null || d === null || !contains(subnet, s)) return general;
+  if (contains(subnet, d) || contains(MULTICAST, d)) return `and the CNI bridge plugin leaves a packet within ${formatCidr(subnet)} or to multicast as it is`;
+  return `so the CNI bridge plugin masquerades it: leaving ${formatCidr(subnet)}, it takes the address of ${kernel.route?.dev ?? 'the device it leaves by'}`;
+}
+
+const MULTICAST = { addr: 0xe0000000, len: 4 };
+
+export type MasqueradeVerdict = { readonly kind: 'masquerade' | 'return' | 'accept' | 'unknown'; readonly rule: string } | { readonly kind: 'none' };
+
+/**
+ * flannel's ip-masq logic, read from the rules as listed and applied to one packet: the first
+ * rule whose matches all hold decides (in a base chain, `return` accepts: the source stays). The
+ * traced packet carries no mark (kube-proxy marks only what it NATs itself).
+ */
+export function masqueradeVerdict(rules: readonly string[], src: string, dst: string): MasqueradeVerdict {
+  const [s, d] = [parseIp(src), parseIp(dst)];
+  for (const rule of rules) {
+    const r = readRule(rule);
+    if (r === null || s === null || d === null) return { kind: 'unknown', rule };
+    if (r.verdict !== 'continue' && r.matches.every((match) => match(s, d))) return { kind: r.verdict, rule };
+  }
+  return { kind: 'none' };
+}
+
+type Match = (src: number, dst: number) => boolean;
+
+/** The rule forms twill's table holds (addresses, a mark, a counter, a verdict); null for any other. */
+function readRule(text: string): { matches: Match[]; verdict: 'masquerade' | 'return' | 'accept' | 'continue' } | null {
+  const w = text.trim().split(/\s+/);
+  const matches: Match[] = [];
+  for (let i = 0; i < w.length; ) {
+    const word = w[i];
+    if (word === 'ip' && (w[i + 1] === 'saddr' || w[i + 1] === 'daddr')) {
+      const negated = w[i + 2] === '!=';
+      const net = netOf(w[i + (negated ? 3 : 2)]);
+      if (net === null) return null;
+      const onSource = w[i + 1] === 'saddr';
+      matches.push((src, dst) => contains(net, onSource ? src : dst) !== negated);
+      i += negated ? 4 : 3;
+    } else if (word === 'meta' && w[i + 1] === 'mark' && w[i + 2] === '&' && w[i + 4] === '==') {
+      const value = Number(w[i + 5]);
+      if (!Number.isInteger(value)) return null;
+      matches.push(() => value === 0);
+      i += 6;
+    } else if (word === 'counter') {
+      i += w[i + 1] === 'packets' ? 5 : 1;
+    } else if (word === 'masquerade' || word === 'return' || word === 'accept') {
+      return { matches, verdict: word };
+    } else {
+      return null;
+    }
+  }
+  return { matches, verdict: 'continue' };
+}
+
+function netOf(text: string | undefined): ReturnType<typeof parseCidr> {
+  if (text === undefined) return null;
+  const ip = parseIp(text);
+  return ip === null ? parseCidr(text, false) : { addr: ip, len: 32 };
 }

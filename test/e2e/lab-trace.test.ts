@@ -4,7 +4,7 @@
 // outside node sees the pod masqueraded; a packet dropped on the way is named where it was lost.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hop, LabTrace } from '../../src/tools/lab/trace/types.js';
-import { assertBuilt, inNetns, isRoot, labNamespaces, twill } from '../support/lab.js';
+import { assertBuilt, CLI, inNetns, isRoot, labNamespaces, twill } from '../support/lab.js';
 
 const LABS = {
   'host-gw': { name: 'trg', args: ['--topology', 'flat', '--ip-masq'] },
@@ -111,6 +111,24 @@ describe.skipIf(!isRoot())('twill lab trace', () => {
       expect(text.stdout).toMatch(/h2 cni0 +h2's bridge\n +NOTHING SEEN/);
     } finally {
       await inNetns(h2, 'iptables', ['-D', ...drop]);
+    }
+  });
+
+  it("udp: h1's tunnel route deleted by hand: `twill trace` names the route that takes over, the lab trace loses the packet before twill0", async () => {
+    const h1 = 'twl-tru-h1';
+    const dst = (await labTrace('udp', 'h1-p1', 'h2-p1')).trace.to.ip;
+    expect((await inNetns(h1, 'ip', ['route', 'del', '10.244.0.0/16', 'dev', 'twill0'])).code).toBe(0);
+    try {
+      const agent = await inNetns(h1, process.execPath, [CLI, 'trace', dst, '--addr', '198.18.0.11:8475']);
+      expect(agent.code, agent.stdout).toBe(1);
+      expect(agent.stdout).toMatch(/leaves by eth0 via 198\.18\.0\.1, not twill0 as the udp tunnel \[wrong-route\]/);
+      const { code, trace } = await labTrace('udp', 'h1-p1', 'h2-p1');
+      expect(code).toBe(1);
+      expect(trace.hops.map((h) => h.id)).not.toContain('h1:twill0'); // the kernel no longer routes into it
+      expect(trace.lostAt).toBe('rt:eth1'); // the router has no route into the pod network
+      expect(protos(hop(trace, 'h1:eth0'))).toEqual(['ether', 'ipv4', 'icmp']); // bare, towards the default gateway
+    } finally {
+      await inNetns(h1, 'ip', ['route', 'replace', '10.244.0.0/16', 'dev', 'twill0', 'proto', '116']);
     }
   });
 

@@ -1,9 +1,11 @@
 // Issue 17, section 4: the decision chain of `twill trace` as a pure function of captured
-// state (src/trace/path.ts), for every backend, and each broken case named with its fix.
+// state (src/trace/path.ts), for every backend, and each broken case named with its fix; what
+// twill's masquerade rules (as nft lists them) do to the traced packet.
 import { describe, expect, it } from 'vitest';
 import { longestMatch } from '../../src/agent/trace.js';
 import { parseNeighLookup } from '../../src/kernel/neigh.js';
-import { tracePath, type KernelFacts } from '../../src/trace/path.js';
+import { listedMasqRules, masqRules, renderTwillTable } from '../../src/rules/nft-ruleset.js';
+import { masqueradeVerdict, tracePath, type KernelFacts } from '../../src/trace/path.js';
 import type { AgentStatus, BackendSummary, PeerStatus } from '../../src/status/types.js';
 
 const PEER: PeerStatus = { subnet: '10.244.2.0/24', publicIP: '198.18.0.12', backendType: 'host-gw', state: 'programmed', since: '2026-12-01T00:00:00.000Z' };
@@ -109,7 +111,70 @@ describe('tracePath: each broken case named, with its fix', () => {
   });
 });
 
+describe('tracePath: what the masquerade rules do to the packet', () => {
+  const SPEC = { network: '10.244.0.0/16', subnet: '10.244.1.0/24' };
+  const RULES = { rules: masqRules(SPEC) };
+  const POD = '10.244.1.2';
+  const masq = (dst: string, from: string | undefined, over: Partial<KernelFacts> = {}) => {
+    const t = tracePath(dst, status(), kernel({ masquerade: RULES, ...over }), from);
+    const steps = t.steps.filter((s) => s.step === 'masquerade');
+    expect(steps).toHaveLength(1);
+    expect(t.steps.at(-1)!.step).toBe('masquerade');
+    return { text: steps[0]!.text, trace: t };
+  };
+
+  it('pod → pod of another node: not masqueraded, and the rule that returns it is named', () => {
+    const { text, trace } = masq(DST, POD);
+    expect(text).toBe('not masqueraded: rule `ip saddr 10.244.1.0/24 ip daddr 10.244.0.0/16 return` returns it, so it keeps its source 10.244.1.2');
+    expect(trace.problems).toEqual([]);
+  });
+
+  it('pod → outside the Network: masqueraded to the node\'s address, by the rule as listed', () => {
+    const { text, trace } = masq('192.0.2.9', POD, { route: { dev: 'eth0', gateway: '198.18.0.1' }, routeEntry: { dst: '0.0.0.0/0', proto: 'boot' } });
+    expect(text).toBe("masqueraded to the node's address on eth0 by rule `ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade fully-random`");
+    expect(trace.complete).toBe(true);
+  });
+
+  it('--ip-masq off: no table, no masquerade rules; said apart from a table missing while subnet.env says it is on', () => {
+    expect(masq('192.0.2.9', POD, { masquerade: null }).text).toBe('no twill masquerade rules (--ip-masq off), so the CNI bridge plugin masquerades it: leaving 10.244.1.0/24, it takes the address of eth0');
+    expect(masq(DST, POD, { masquerade: null }).text).toMatch(/^no twill masquerade rules \(--ip-masq off\), so the CNI bridge plugin masquerades it: leaving 10\.244\.1\.0\/24/);
+    expect(masq('10.244.1.9', POD, { masquerade: null }).text).toBe('no twill masquerade rules (--ip-masq off), and the CNI bridge plugin leaves a packet within 10.244.1.0/24 or to multicast as it is');
+    expect(masq('192.0.2.9', undefined, { masquerade: null }).text).toBe("no twill masquerade rules (--ip-masq off), so the CNI bridge plugin masquerades a pod's packets that leave its subnet");
+    const env = { network: '10.244.0.0/16', subnet: '10.244.1.1/24', mtu: 1500, ipMasq: true };
+    expect(masq('192.0.2.9', POD, { masquerade: null, subnetEnv: env }).text).toContain('subnet.env says FLANNEL_IPMASQ=true');
+  });
+
+  it('without --from: the node itself, whose own address masquerading leaves as it is', () => {
+    expect(masq('192.0.2.9', undefined).text).toMatch(/^from the node itself: it leaves with the node's own address on eth0, which masquerading leaves as it is; --from <pod address>/);
+  });
+
+  it('the rest of the logic, on the actual addresses: multicast, outside → own pod, outside → peer pod, a marked rule', () => {
+    expect(masq('224.0.0.251', POD).text).toBe('not masqueraded: no rule matches 10.244.1.2 → 224.0.0.251');
+    expect(masq('10.244.1.7', '192.0.2.9').text).toBe('not masqueraded: rule `ip saddr != 10.244.0.0/16 ip daddr 10.244.1.0/24 return` returns it, so it keeps its source 192.0.2.9');
+    expect(masq(DST, '192.0.2.9').text).toContain('by rule `ip saddr != 10.244.0.0/16 ip daddr 10.244.0.0/16 masquerade fully-random`');
+    // kube-proxy's mark rule never matches the unmarked traced packet; a mark compared with 0 does.
+    expect(masqueradeVerdict(['meta mark & 0x00004000 == 0x00000000 return', ...RULES.rules], POD, '192.0.2.9')).toEqual({ kind: 'return', rule: 'meta mark & 0x00004000 == 0x00000000 return' });
+  });
+
+  it('rules it cannot read: "cannot tell", never a guess; counters and rules without a verdict are passed over', () => {
+    expect(masq('192.0.2.9', POD, { masquerade: { rules: ['ip saddr 10.244.0.0/16 tcp dport 80 masquerade'] } }).text).toBe('cannot tell: rule `ip saddr 10.244.0.0/16 tcp dport 80 masquerade` is not one the trace can read, and none before it matches');
+    expect(masq('192.0.2.9', POD, { masquerade: { unreadable: 'nft exited 1' } }).text).toBe("twill's masquerade rules could not be read: nft exited 1");
+    expect(masqueradeVerdict(['ip saddr 10.244.0.0/16 counter packets 3 bytes 180', 'ip daddr 192.0.2.9 counter masquerade'], POD, '192.0.2.9')).toEqual({ kind: 'masquerade', rule: 'ip daddr 192.0.2.9 counter masquerade' });
+  });
+
+  it('no masquerade step when the rules were not read', () => {
+    expect(tracePath(DST, status(), kernel()).steps.map((s) => s.step)).not.toContain('masquerade');
+  });
+});
+
 describe('the facts a trace reads from the kernel', () => {
+  it('listedMasqRules: the postrouting chain of `nft list table ip twill`, rules only, as listed', () => {
+    const spec = { network: '10.244.0.0/16', subnet: '10.244.1.0/24' };
+    expect(listedMasqRules(renderTwillTable(spec))).toEqual(masqRules(spec));
+    expect(listedMasqRules('table ip twill {\n\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t}\n}\n')).toEqual([]);
+    expect(listedMasqRules('')).toEqual([]);
+  });
+
   it('longestMatch: the route of table main that decides (longest prefix), with its protocol', () => {
     const routes = [
       { dst: '0.0.0.0/0', gateway: '198.18.0.1', dev: 'eth0', proto: 3 },

@@ -14,6 +14,9 @@ import { LAB_BACKENDS, MAX_HOSTS, MAX_PODS_PER_HOST, parseBackend, type LabOptio
 import { LAB_TOPOLOGIES, parseTopology } from './underlay.js';
 import { labUp } from './up.js';
 import { withInterrupt } from './interrupt.js';
+import { DEFAULT_UI_PORT, parseUiPort, serveLabUi } from './ui/serve.js';
+import { renderLabTrace } from './trace/render.js';
+import { runLabTrace } from './trace/run.js';
 
 interface Where {
   readonly name: string;
@@ -40,6 +43,8 @@ interface RawUp {
   readonly etcdMembers: string;
   readonly directRouting?: boolean;
   readonly udpDatapath?: string;
+  /** --ui [port]: true without a port. */
+  readonly ui?: boolean | string;
 }
 
 function parseUdpDatapath(text: string): 'native' | 'dgram' {
@@ -65,6 +70,7 @@ function upOptions(raw: RawUp): LabOptions {
 
 async function up(raw: RawUp): Promise<void> {
   const opts = upOptions(raw);
+  const uiPort = raw.ui === undefined ? null : parseUiPort(raw.ui === true ? String(DEFAULT_UI_PORT) : String(raw.ui), '--ui');
   const t0 = Date.now();
   const state = await withInterrupt('lab', (deps) => labUp(opts, deps));
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
@@ -72,6 +78,11 @@ async function up(raw: RawUp): Promise<void> {
   out(`  etcd ${state.etcd.members.map((m) => `${m.name} ${m.endpoint}`).join(', ')} in ${state.etcd.ns}\n`);
   for (const h of state.hosts) out(`  ${h.id} ${h.ns} segment ${h.segment} ${h.ip} subnet ${h.subnet ?? '-'} status API ${agentStatusAddr(h)}\n`);
   if (state.prometheus) out(`  prometheus ${state.prometheus.url} in ${state.prometheus.ns} (e.g. ip netns exec ${state.prometheus.ns} curl '${state.prometheus.url}/api/v1/query?query=twill_peers')\n`);
+  if (uiPort !== null) await serveLabUi(opts, uiPort, out);
+}
+
+async function ui(raw: { name: string; dir?: string; port: string }): Promise<void> {
+  await serveLabUi(where(raw), parseUiPort(raw.port), out);
 }
 
 async function check(raw: { name: string; dir?: string }): Promise<void> {
@@ -107,6 +118,15 @@ async function restart(raw: { name: string; dir?: string; host: string }): Promi
   out(`${host}: agent restarted, subnet ${r.env.subnetNet} (${same})\n`);
 }
 
+async function trace(from: string, to: string, raw: { name: string; dir?: string; json?: boolean }): Promise<void> {
+  assertRoot();
+  await requirePrograms(['ip', 'ping', 'tcpdump']);
+  const w = where(raw);
+  const t = await runLabTrace(await requireState(w.dir, w.name), from, to);
+  out(raw.json === true ? `${JSON.stringify(t, null, 2)}\n` : renderLabTrace(t));
+  if (!t.complete) process.exitCode = 1;
+}
+
 function common(cmd: Command): Command {
   return cmd
     .option('--name <name>', 'lab name (1-6 lower-case letters/digits); namespaces are twl-<name>-*', DEFAULT_LAB_NAME)
@@ -124,10 +144,19 @@ export function registerLabCommands(program: Command): void {
     .option('--prometheus', "also run Prometheus in the etcd namespace, scraping every agent's /metrics each second")
     .option('--direct-routing', 'write Backend.DirectRouting: true (vxlan, udp): peers on the same segment are routed without the tunnel')
     .option('--udp-datapath <kind>', 'udp agents: native (the pump in C, their default) or dgram (the Node.js reference)')
+    .option('--ui [port]', `then serve the lab page on 127.0.0.1 (port ${DEFAULT_UI_PORT}) until Ctrl-C, as "lab ui" does`)
     .option('--etcd-members <n>', `etcd cluster size (${ETCD_MEMBER_COUNTS.join(' or ')}), all in the etcd namespace; agents get every member`, '1')
     .action(up);
   common(lab.command('check').description('ping every pod from every other pod; non-zero exit on any failure')).action(check);
   common(lab.command('status').description('hosts, agents, subnets, pods and where the logs are')).action(status);
+  common(lab.command('trace').description('send one ping from a pod and capture it at every hop on its way (tcpdump in each namespace); exit 1 when a hop saw nothing'))
+    .argument('<from>', 'the source pod (h1-p1) or its address')
+    .argument('<to>', 'a pod, a host (h2), "out" (the outside node) or an IPv4 address')
+    .option('--json', 'print the trace as JSON')
+    .action(trace);
+  common(lab.command('ui').description('serve the lab page on 127.0.0.1: the topology, every agent live, traces drawn hop by hop'))
+    .option('--port <n>', 'loopback port (0: any free one)', String(DEFAULT_UI_PORT))
+    .action(ui);
   common(lab.command('down').description('stop everything and delete every namespace of the lab')).action(down);
   common(lab.command('restart-agent').description("kill one host's agent and start it again the same way"))
     .requiredOption('--host <i>', 'host number (1..N)')
