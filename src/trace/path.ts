@@ -146,12 +146,13 @@ function checkRoute(dst: string, owner: Owner, status: AgentStatus, kernel: Kern
   const want = expectedHop(owner.peer, status);
   if (want === null) return;
   if (r.dev !== want.dev || (want.gateway !== undefined && r.gateway !== want.gateway)) {
-    problems.push({ code: 'wrong-route', message: `${dst} leaves by ${r.dev}${r.gateway ? ` via ${r.gateway}` : ''}, not ${want.dev}${want.gateway ? ` via ${want.gateway}` : ''} as ${want.why}`, fix: "twill's route for the subnet is missing or shadowed: `ip route show " + owner.peer.subnet + '`; the agent re-adds its own within seconds' });
+    problems.push({ code: 'wrong-route', message: `${dst} leaves by ${r.dev}${r.gateway ? ` via ${r.gateway}` : ''}, not ${want.dev}${want.gateway ? ` via ${want.gateway}` : ''} as ${want.why}`, fix: want.routeFix ?? "twill's route for the subnet is missing or shadowed: `ip route show " + owner.peer.subnet + '`; the agent re-adds its own within seconds' });
   } else if (want.ownRoute && entry !== null && entry.proto !== TWILL_PROTO) {
     problems.push({ code: 'foreign-route', message: `the route to ${entry.dst} is not twill's (proto ${entry.proto}): it may change without twill knowing`, fix: `delete it (ip route del ${entry.dst}) and let the agent program its own` });
   }
   steps.push({ step: 'carriage', text: want.carriage });
-  checkNeighbour(r.gateway ?? dst, kernel, steps, problems);
+  if (want.tun) steps.push({ step: 'neighbour', text: `none: ${want.dev} is a TUN device (IP packets only, no ARP)` });
+  else checkNeighbour(r.gateway ?? dst, kernel, steps, problems);
   if (want.vxlan) checkFdb(owner.peer, kernel, steps, problems);
 }
 
@@ -164,6 +165,10 @@ interface Hop {
   readonly ownRoute: boolean;
   /** The next hop is the peer's VTEP: its MAC (the neighbour entry) must be in the FDB. */
   readonly vxlan?: boolean;
+  /** The device is a TUN (udp): no link layer, so no neighbour to resolve. */
+  readonly tun?: boolean;
+  /** How to put the route back when it is not the backend's to repair by itself; absent: the agent does. */
+  readonly routeFix?: string;
 }
 
 /** Where the backend sends a peer's packets, as /v1/status describes the backend and the peer. */
@@ -187,7 +192,10 @@ function expectedHop(peer: PeerStatus, status: AgentStatus): Hop | null {
   }
   if (backend.type === 'udp' && backend.device) {
     const port = (backend.details as { tunnel?: { port?: number } } | undefined)?.tunnel?.port ?? 8285;
-    return { dev: backend.device, why: 'the udp tunnel', carriage: `udp tunnel: the packet whole inside UDP ${status.node.publicIP}:${port} → ${peer.publicIP}:${port} (28 bytes more per packet)`, ownRoute: false };
+    const carriage = `udp tunnel: the packet whole inside UDP ${status.node.publicIP}:${port} → ${peer.publicIP}:${port} (28 bytes more per packet)`;
+    // The Network's route through the TUN is set when the device is made; nothing watches it after.
+    const routeFix = `twill's route for the Network through ${backend.device} is missing or shadowed: \`ip route show ${status.network?.network ?? '<Network>'}\`; \`ip route replace ${status.network?.network ?? '<Network>'} dev ${backend.device} proto 116\` or restart the agent puts it back`;
+    return { dev: backend.device, why: 'the udp tunnel', carriage, ownRoute: false, tun: true, routeFix };
   }
   return null;
 }

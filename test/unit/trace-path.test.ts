@@ -72,6 +72,18 @@ describe('tracePath: whole paths', () => {
     expect(t.steps.find((s) => s.step === 'carriage')!.text).toBe('udp tunnel: the packet whole inside UDP 198.18.0.11:8285 → 198.18.0.12:8285 (28 bytes more per packet)');
   });
 
+  it('udp: a TUN has no neighbours (a stale entry for the address is no problem); its deleted route is put back by hand', () => {
+    const peer = { ...PEER, backendType: null };
+    const env = { network: '10.244.0.0/16', subnet: '10.244.1.1/24', mtu: 1472 };
+    const k = kernel({ route: { dev: 'twill0' }, routeEntry: { dst: '10.244.0.0/16', proto: '116' }, neighbour: { ip: DST, state: 'FAILED' }, subnetEnv: env });
+    const t = tracePath(DST, status({ backend: UDP, peers: [peer] }), k);
+    expect(t.problems).toEqual([]);
+    expect(t.steps.find((s) => s.step === 'neighbour')!.text).toBe('none: twill0 is a TUN device (IP packets only, no ARP)');
+    const gone = tracePath(DST, status({ backend: UDP, peers: [peer] }), kernel({ route: { dev: 'eth0', gateway: '198.18.0.1' }, routeEntry: { dst: '0.0.0.0/0', proto: 'boot' }, subnetEnv: env }));
+    expect(codes(gone)).toEqual(['wrong-route']);
+    expect(gone.problems[0]!.fix).toContain('`ip route replace 10.244.0.0/16 dev twill0 proto 116` or restart the agent puts it back');
+  });
+
   it("a pod of this node's own, and an address outside the Network (not an overlay path): whole", () => {
     expect(tracePath('10.244.1.7', status(), kernel({ route: { dev: 'cni0' }, routeEntry: { dst: '10.244.1.0/24', proto: 'kernel' } })).problems).toEqual([]);
     const out = tracePath('192.0.2.9', status(), kernel({ route: { dev: 'eth0', gateway: '198.18.0.1' }, routeEntry: { dst: '0.0.0.0/0', proto: 'boot' } }));
