@@ -193,8 +193,8 @@ function expectedHop(peer: PeerStatus, status: AgentStatus): Hop | null {
   if (backend.type === 'udp' && backend.device) {
     const port = (backend.details as { tunnel?: { port?: number } } | undefined)?.tunnel?.port ?? 8285;
     const carriage = `udp tunnel: the packet whole inside UDP ${status.node.publicIP}:${port} → ${peer.publicIP}:${port} (28 bytes more per packet)`;
-    // The Network's route through the TUN is set when the device is made; nothing watches it after.
-    const routeFix = `twill's route for the Network through ${backend.device} is missing or shadowed: \`ip route show ${status.network?.network ?? '<Network>'}\`; \`ip route replace ${status.network?.network ?? '<Network>'} dev ${backend.device} proto 116\` or restart the agent puts it back`;
+    // One route for the whole Network: a more specific one, someone else's, takes its peers' traffic away.
+    const routeFix = `a route more specific than twill's ${status.network?.network ?? 'Network'} dev ${backend.device} takes this subnet, or twill's is gone (put back within 5 s): \`ip route get ${peer.subnet.replace(/\/\d+$/, '')}\``;
     return { dev: backend.device, why: 'the udp tunnel', carriage, ownRoute: false, tun: true, routeFix };
   }
   return null;

@@ -4,7 +4,7 @@
 // outside node sees the pod masqueraded; a packet dropped on the way is named where it was lost.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hop, LabTrace } from '../../src/tools/lab/trace/types.js';
-import { assertBuilt, CLI, inNetns, isRoot, labNamespaces, twill } from '../support/lab.js';
+import { assertBuilt, CLI, inNetns, isRoot, labNamespaces, pollMs, twill } from '../support/lab.js';
 
 const LABS = {
   'host-gw': { name: 'trg', args: ['--topology', 'flat', '--ip-masq'] },
@@ -114,22 +114,35 @@ describe.skipIf(!isRoot())('twill lab trace', () => {
     }
   });
 
-  it("udp: h1's tunnel route deleted by hand: `twill trace` names the route that takes over, the lab trace loses the packet before twill0", async () => {
+  it("udp: a foreign route that shadows the tunnel for h2's subnet: `twill trace` names it, the lab trace loses the packet at the router", async () => {
     const h1 = 'twl-tru-h1';
-    const dst = (await labTrace('udp', 'h1-p1', 'h2-p1')).trace.to.ip;
-    expect((await inNetns(h1, 'ip', ['route', 'del', '10.244.0.0/16', 'dev', 'twill0'])).code).toBe(0);
+    const { trace: whole } = await labTrace('udp', 'h1-p1', 'h2-p1');
+    const subnet = `${whole.to.ip.split('.').slice(0, 3).join('.')}.0/24`;
+    const shadow = [subnet, 'via', '198.18.0.1', 'dev', 'eth0', 'proto', 'static'];
+    expect((await inNetns(h1, 'ip', ['route', 'add', ...shadow])).code).toBe(0);
     try {
-      const agent = await inNetns(h1, process.execPath, [CLI, 'trace', dst, '--addr', '198.18.0.11:8475']);
+      const agent = await inNetns(h1, process.execPath, [CLI, 'trace', whole.to.ip, '--addr', '198.18.0.11:8475']);
       expect(agent.code, agent.stdout).toBe(1);
       expect(agent.stdout).toMatch(/leaves by eth0 via 198\.18\.0\.1, not twill0 as the udp tunnel \[wrong-route\]/);
       const { code, trace } = await labTrace('udp', 'h1-p1', 'h2-p1');
       expect(code).toBe(1);
       expect(trace.hops.map((h) => h.id)).not.toContain('h1:twill0'); // the kernel no longer routes into it
+      expect(protos(hop(trace, 'h1:eth0'))).toEqual(['ether', 'ipv4', 'icmp']); // bare, towards the router
       expect(trace.lostAt).toBe('rt:eth1'); // the router has no route into the pod network
-      expect(protos(hop(trace, 'h1:eth0'))).toEqual(['ether', 'ipv4', 'icmp']); // bare, towards the default gateway
     } finally {
-      await inNetns(h1, 'ip', ['route', 'replace', '10.244.0.0/16', 'dev', 'twill0', 'proto', '116']);
+      await inNetns(h1, 'ip', ['route', 'del', ...shadow]);
     }
+  });
+
+  it("udp: the tunnel's route deleted by hand is put back within 5 s, counted in status, and the trace is whole again", async () => {
+    const h1 = 'twl-tru-h1';
+    expect((await inNetns(h1, 'ip', ['route', 'del', '10.244.0.0/16', 'dev', 'twill0'])).code).toBe(0);
+    const back = await pollMs(async () => (await inNetns(h1, 'ip', ['route', 'show', '10.244.0.0/16', 'dev', 'twill0', 'proto', '116'])).stdout.trim() !== '', 8_000);
+    expect(back).not.toBeNull();
+    const s = await inNetns(h1, process.execPath, [CLI, 'status', '--json', '--addr', '198.18.0.11:8475']);
+    expect(JSON.parse(s.stdout)).toMatchObject({ backend: { details: { tunnel: { routeRepaired: 1 } } } });
+    const { code } = await labTrace('udp', 'h1-p1', 'h2-p1');
+    expect(code).toBe(0);
   });
 
   it('names a source that is no pod', async () => {

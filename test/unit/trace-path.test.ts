@@ -72,7 +72,7 @@ describe('tracePath: whole paths', () => {
     expect(t.steps.find((s) => s.step === 'carriage')!.text).toBe('udp tunnel: the packet whole inside UDP 198.18.0.11:8285 → 198.18.0.12:8285 (28 bytes more per packet)');
   });
 
-  it('udp: a TUN has no neighbours (a stale entry for the address is no problem); its deleted route is put back by hand', () => {
+  it('udp: a TUN has no neighbours (a stale entry for the address is no problem); its route shadowed or gone is named with the way to look', () => {
     const peer = { ...PEER, backendType: null };
     const env = { network: '10.244.0.0/16', subnet: '10.244.1.1/24', mtu: 1472 };
     const k = kernel({ route: { dev: 'twill0' }, routeEntry: { dst: '10.244.0.0/16', proto: '116' }, neighbour: { ip: DST, state: 'FAILED' }, subnetEnv: env });
@@ -81,7 +81,7 @@ describe('tracePath: whole paths', () => {
     expect(t.steps.find((s) => s.step === 'neighbour')!.text).toBe('none: twill0 is a TUN device (IP packets only, no ARP)');
     const gone = tracePath(DST, status({ backend: UDP, peers: [peer] }), kernel({ route: { dev: 'eth0', gateway: '198.18.0.1' }, routeEntry: { dst: '0.0.0.0/0', proto: 'boot' }, subnetEnv: env }));
     expect(codes(gone)).toEqual(['wrong-route']);
-    expect(gone.problems[0]!.fix).toContain('`ip route replace 10.244.0.0/16 dev twill0 proto 116` or restart the agent puts it back');
+    expect(gone.problems[0]!.fix).toBe("a route more specific than twill's 10.244.0.0/16 dev twill0 takes this subnet, or twill's is gone (put back within 5 s): `ip route get 10.244.2.0`");
   });
 
   it("a pod of this node's own, and an address outside the Network (not an overlay path): whole", () => {

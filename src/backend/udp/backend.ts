@@ -8,8 +8,9 @@ import type { Lease, LeaseEvent } from '../../subnet/types.js';
 import type { BackendStatus } from '../../status/types.js';
 import type { Backend, BackendContext } from '../backend.js';
 import { DirectRoutes } from '../shared/direct-routes.js';
+import { TunRouteGuard } from './route-guard.js';
 import type { UdpFlags, UdpOptions } from './options.js';
-import type { UdpDetails } from './status.js';
+import type { TunnelStatus, UdpDetails } from './status.js';
 import { UdpPump, type OpenPumpOptions } from '../../kernel/udp-pump.js';
 import { UdpDataPath } from './data-path.js';
 import type { DataPlane, DataPlaneTotals } from './data-plane.js';
@@ -35,6 +36,8 @@ export interface UdpBackendOptions {
   readonly now?: () => Date;
   /** Waits between attempts to recreate a failed device (tests shorten them). */
   readonly recovery?: { readonly initialMs: number; readonly maxMs: number };
+  /** How often the Network's route through the device is checked (default ROUTE_CHECK_MS). */
+  readonly routeCheckMs?: number;
 }
 
 /**
@@ -43,6 +46,8 @@ export interface UdpBackendOptions {
  * error (EBADFD) within about 50 ms, traffic or not, so no periodic check is needed.
  */
 const RECOVERY = { initialMs: 250, maxMs: 2000 } as const;
+/** The Network's route through the device, deleted by hand, is back within this. */
+export const ROUTE_CHECK_MS = 5_000;
 /** DirectRouting: how often the direct routes are re-read and repaired, and how long an L2 verdict is trusted. */
 const DIRECT = { resyncMs: 5_000, l2MaxAgeMs: 60_000 } as const;
 
@@ -63,6 +68,7 @@ class UdpBackend implements Backend {
   private readonly book: PeerBook;
   /** DirectRouting's routes for peers on our L2 segment; null without it. */
   private readonly direct: DirectRoutes | null;
+  private readonly routeGuard: TunRouteGuard;
   private readonly mtu: number;
   private dataPath: DataPlane | null = null;
   private device: string | null = null;
@@ -93,6 +99,9 @@ class UdpBackend implements Backend {
     const recovery = opts.recovery ?? RECOVERY;
     this.backoff = new Backoff(recovery.initialMs, recovery.maxMs);
     this.direct = ctx.options.directRouting === true ? new DirectRoutes({ kernel: ctx.kernel, iface: ctx.iface.name, log: this.log, observer: ctx.observer, ...DIRECT }) : null;
+    const device = () => (this.dataPath && !this.recovery ? this.device : null);
+    const network = formatCidr(ctx.network.network);
+    this.routeGuard = new TunRouteGuard({ kernel: ctx.kernel, network, device, configure: (dev) => this.configureDevice(dev), log: this.log, periodMs: opts.routeCheckMs ?? ROUTE_CHECK_MS });
   }
 
   async start(): Promise<void> {
@@ -120,6 +129,7 @@ class UdpBackend implements Backend {
     for (const lease of this.book.pending()) this.program(lease);
     plane.start();
     this.direct?.start();
+    this.routeGuard.start();
     this.device = tun.name;
     const offloads = plane.totals().offloads;
     this.log.info({ device: tun.name, mtu: this.mtu, port: this.port, address: formatIp(tunAddress(this.ctx.ownLease.subnet)), datapath: plane.datapath, offloads }, 'udp backend started');
@@ -161,6 +171,7 @@ class UdpBackend implements Backend {
     this.stopped = true;
     this.backoff.cancel();
     await this.recovery;
+    await this.routeGuard.stop();
     await this.direct?.stop(); // its routes stay, as host-gw's do
     await this.dataPath?.stop();
     this.dataPath = null;
@@ -185,7 +196,7 @@ class UdpBackend implements Backend {
   private details(): UdpDetails {
     const t = this.dataPath?.totals() ?? emptyTotals();
     const icmp = { icmpSent: t.icmpSent, icmpSuppressed: t.icmpSuppressed };
-    const tunnel = { ...t.traffic, port: this.port, ...icmp, groSuperPackets: t.groSuperPackets, groSegments: t.groSegments, deviceRecreated: this.deviceRecreated };
+    const tunnel: TunnelStatus = { ...t.traffic, port: this.port, ...icmp, groSuperPackets: t.groSuperPackets, groSegments: t.groSegments, deviceRecreated: this.deviceRecreated, routeRepaired: this.routeGuard.repaired };
     const datapath = this.dataPath?.datapath ?? this.ctx.flags.datapath;
     return { tunnel, drops: t.drops, datapath, ...(t.offloads ? { offloads: t.offloads } : {}), ...(t.pump ? { pump: t.pump } : {}) };
   }

@@ -12,6 +12,8 @@ export interface TunnelStatus extends TrafficStatus {
   readonly icmpSuppressed: number;
   /** Times the device was recreated after it failed (deleted, read error). */
   readonly deviceRecreated: number;
+  /** Times the Network's route through the device was found gone and put back. */
+  readonly routeRepaired: number;
   /** TCP super-packets written into the device (TUN offload 'gro'), and the segments they carried. */
   readonly groSuperPackets: number;
   readonly groSegments: number;
@@ -38,7 +40,8 @@ export function describeUdpStatus(details: BackendDetails): StatusLines {
     const gro = `gro ${t.groSegments} segments in ${t.groSuperPackets} super-packets`;
     const icmp = `icmp sent ${t.icmpSent}${t.icmpSuppressed ? ` (${t.icmpSuppressed} rate-limited)` : ''}`;
     const recreated = t.deviceRecreated ? `, device recreated ${t.deviceRecreated} time(s)` : '';
-    lines.push(['tunnel', `udp port ${t.port}: in ${t.packetsIn} pkt / ${t.bytesIn} B, out ${t.packetsOut} pkt / ${t.bytesOut} B, ${icmp}, ${gro}${recreated}`]);
+    const rerouted = t.routeRepaired ? `, route put back ${t.routeRepaired} time(s)` : '';
+    lines.push(['tunnel', `udp port ${t.port}: in ${t.packetsIn} pkt / ${t.bytesIn} B, out ${t.packetsOut} pkt / ${t.bytesOut} B, ${icmp}, ${gro}${recreated}${rerouted}`]);
   }
   if (datapath) {
     const on = Object.entries(offloads ?? {}).filter(([, v]) => v).map(([k]) => k);
