@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { runBatchLines } from './batch.js';
+import { runBatchLines, type ChangeFailure } from './batch.js';
 import { parseIpJson, type ExecFn } from './routes.js';
 import { checkIfname, checkIp, checkMac, nsOpt } from './syntax.js';
 
@@ -13,10 +13,7 @@ export type FdbChange =
   | { readonly op: 'replace'; readonly mac: string; readonly dst: string; readonly dev: string }
   | { readonly op: 'delete'; readonly mac: string; readonly dst: string; readonly dev: string };
 
-export interface FdbFailure {
-  readonly change: FdbChange;
-  readonly reason: string;
-}
+export type FdbFailure = ChangeFailure<FdbChange>;
 
 export interface FdbOps {
   /** The device's permanent `self` entries with an IPv4 `dst` (learned ones are not listed); [] when it does not exist. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { runBatchLines, type LineFailure } from './batch.js';
+import { runBatchLines, type ChangeFailure, type LineFailure } from './batch.js';
 import { parseIpJson, type ExecFn } from './routes.js';
 import { checkIfname, checkIp, checkMac, nsOpt } from './syntax.js';
 
@@ -13,10 +13,7 @@ export type NeighChange =
   | { readonly op: 'replace'; readonly ip: string; readonly mac: string; readonly dev: string }
   | { readonly op: 'delete'; readonly ip: string; readonly dev: string };
 
-export interface NeighFailure {
-  readonly change: NeighChange;
-  readonly reason: string;
-}
+export type NeighFailure = ChangeFailure<NeighChange>;
 
 /** One neighbour entry as `ip neigh` shows it, learned or not (twill trace). */
 export interface NeighbourState {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TwillError } from '../errors.js';
 import { formatCidr, parseCidr, parseIp } from '../lib/ipv4.js';
+import { parseBatchStderr, runBatchLines, type ChangeFailure } from './batch.js';
 import type { exec } from './exec.js';
 import type { FeedStarter } from './monitor.js';
 import type { KernelEvent } from './route-monitor.js';
@@ -8,6 +9,7 @@ import { checkIfname, nsOpt } from './syntax.js';
 
 /** The signature of exec(); injected so that tests can fake ip's answers. */
 export type ExecFn = typeof exec;
+export { parseBatchStderr };
 
 /**
  * The rtnetlink protocol number on every route twill installs. It marks a route as ours, so
@@ -39,10 +41,8 @@ export type RouteChange =
   | { readonly op: 'delete'; readonly dst: string; readonly proto: number };
 
 /** A change that did not apply: `line` is what ip was given, `reason` what it said. */
-export interface BatchFailure {
-  readonly change: RouteChange;
+export interface BatchFailure extends ChangeFailure<RouteChange> {
   readonly line: string;
-  readonly reason: string;
 }
 
 export interface BatchResult {
@@ -130,33 +130,6 @@ export function routeBatchLine(c: RouteChange): string {
   }
 }
 
-/**
- * Reads which lines of an `ip -force -batch -` run failed. ip prints its error text, then
- * "Command failed -:N" (N counts from 1). A malformed argument makes ip exit at once: error
- * text with no "Command failed" after it; every line from there on is then reported as failed.
- */
-export function parseBatchStderr(stderr: string, lineCount: number, exitCode: number): Map<number, string> {
-  const failed = new Map<number, string>();
-  if (exitCode === 0) return failed;
-  let pending: string[] = [];
-  let last = 0;
-  for (const text of stderr.split('\n').map((l) => l.trim())) {
-    const m = /^Command failed \S*:(\d+)$/.exec(text);
-    if (!m) {
-      if (text !== '') pending.push(text);
-      continue;
-    }
-    last = Number(m[1]);
-    failed.set(last, pending.join('; ') || 'failed');
-    pending = [];
-  }
-  if (pending.length > 0 || failed.size === 0) {
-    const reason = `batch aborted: ${pending.join('; ') || `ip exited with ${exitCode}`}`;
-    for (let n = last + 1; n <= lineCount; n++) failed.set(n, reason);
-  }
-  return failed;
-}
-
 async function applyBatch(run: ExecFn, netns: string | undefined, changes: readonly RouteChange[]): Promise<BatchResult> {
   const failed: BatchFailure[] = [];
   const sent: RouteChange[] = [];
@@ -165,12 +138,10 @@ async function applyBatch(run: ExecFn, netns: string | undefined, changes: reado
     if (invalid) failed.push({ change, line: '', reason: invalid });
     else sent.push(change);
   }
-  if (sent.length === 0) return { failed };
   const lines = sent.map(routeBatchLine);
-  const res = await run('ip', ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, allowFailure: true, ...nsOpt(netns) });
-  for (const [n, reason] of parseBatchStderr(res.stderr, lines.length, res.code)) {
-    const change = sent[n - 1];
-    if (change) failed.push({ change, line: lines[n - 1] ?? '', reason });
+  for (const { index, reason } of await runBatchLines(run, 'ip', [], lines, nsOpt(netns))) {
+    const change = sent[index];
+    if (change) failed.push({ change, line: lines[index] ?? '', reason });
   }
   return { failed };
 }
