@@ -194,7 +194,7 @@ function expectedHop(peer: PeerStatus, status: AgentStatus): Hop | null {
     const port = (backend.details as { tunnel?: { port?: number } } | undefined)?.tunnel?.port ?? 8285;
     const carriage = `udp tunnel: the packet whole inside UDP ${status.node.publicIP}:${port} → ${peer.publicIP}:${port} (28 bytes more per packet)`;
     // One route for the whole Network: a more specific one, someone else's, takes its peers' traffic away.
-    const routeFix = `a route more specific than twill's ${status.network?.network ?? 'Network'} dev ${backend.device} takes this subnet, or twill's is gone (put back within 5 s): \`ip route get ${peer.subnet.replace(/\/\d+$/, '')}\``;
+    const routeFix = `a route more specific than twill's ${status.network?.network ?? 'Network'} dev ${backend.device} takes this subnet, or twill's was deleted (the agent puts it back at once): \`ip route get ${peer.subnet.replace(/\/\d+$/, '')}\``;
     return { dev: backend.device, why: 'the udp tunnel', carriage, ownRoute: false, tun: true, routeFix };
   }
   return null;

@@ -81,7 +81,7 @@ describe('tracePath: whole paths', () => {
     expect(t.steps.find((s) => s.step === 'neighbour')!.text).toBe('none: twill0 is a TUN device (IP packets only, no ARP)');
     const gone = tracePath(DST, status({ backend: UDP, peers: [peer] }), kernel({ route: { dev: 'eth0', gateway: '198.18.0.1' }, routeEntry: { dst: '0.0.0.0/0', proto: 'boot' }, subnetEnv: env }));
     expect(codes(gone)).toEqual(['wrong-route']);
-    expect(gone.problems[0]!.fix).toBe("a route more specific than twill's 10.244.0.0/16 dev twill0 takes this subnet, or twill's is gone (put back within 5 s): `ip route get 10.244.2.0`");
+    expect(gone.problems[0]!.fix).toBe("a route more specific than twill's 10.244.0.0/16 dev twill0 takes this subnet, or twill's was deleted (the agent puts it back at once): `ip route get 10.244.2.0`");
   });
 
   it("a pod of this node's own, and an address outside the Network (not an overlay path): whole", () => {

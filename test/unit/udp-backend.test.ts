@@ -8,6 +8,7 @@ import { createUdpBackend, udp } from '../../src/backend/udp/index.js';
 import type { OpenTunRequest } from '../../src/backend/udp/tun-open.js';
 import { isTwillError, TwillError } from '../../src/errors.js';
 import type { ExecFn, Kernel } from '../../src/kernel/index.js';
+import { fakeKernel } from '../support/fake-kernel.js';
 import { tunBatchLines } from '../../src/kernel/tun-config.js';
 import type { TunOffload } from '../../src/kernel/tun-types.js';
 import { createLogger } from '../../src/log.js';
@@ -52,7 +53,7 @@ function setup(own: Lease, opts: { network?: FakeUdpNetwork; netns?: string; exe
     return opts.openTun ? opts.openTun(req) : tuns[tuns.push(new FakeTun(req.name, req.offload)) - 1]!;
   };
   const logger = createLogger({ level: 'silent' });
-  const kernel = { netns: opts.netns } as unknown as Kernel;
+  const kernel: Kernel = { ...fakeKernel().kernel, netns: opts.netns };
   const config = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'udp', raw: {} } };
   const iface = { name: 'eth0', address: own.attrs.publicIP, mtu: 1500 };
   const backend = createUdpBackend(
@@ -214,7 +215,7 @@ describe('udp backend, native data path: offloads the kernel refuses', () => {
     const exec = (async () => ({ stdout: '', stderr: '', code: 0 })) as ExecFn;
     const config = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'udp', raw: {} } };
     const backend = createUdpBackend(
-      { logger, network: config, ownLease: A, iface: { name: 'eth0', address: A.attrs.publicIP, mtu: 1500 }, kernel: {} as Kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: 'gro', datapath: 'native' } },
+      { logger, network: config, ownLease: A, iface: { name: 'eth0', address: A.attrs.publicIP, mtu: 1500 }, kernel: fakeKernel().kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: 'gro', datapath: 'native' } },
       { openTun: (req) => new FakeTun(req.name, req.offload), openPump: () => pump, tunConfig: { exec, writeProc: async () => undefined } },
     );
     started.push(backend);

@@ -9,7 +9,8 @@ import { ICMP_BURST, ICMP_RATE_PER_SEC } from '../../src/backend/udp/icmp.js';
 import { registerUdpMetrics } from '../../src/backend/udp/metrics.js';
 import { describeUdpStatus } from '../../src/backend/udp/status.js';
 import { createUdpBackend } from '../../src/backend/udp/index.js';
-import type { ExecFn, Kernel } from '../../src/kernel/index.js';
+import type { ExecFn } from '../../src/kernel/index.js';
+import { fakeKernel } from '../support/fake-kernel.js';
 import { createLogger } from '../../src/log.js';
 import { parseCidr, parseIp } from '../../src/lib/ipv4.js';
 import { TokenBucket } from '../../src/lib/token-bucket.js';
@@ -99,7 +100,7 @@ describe('ICMP rate limit in the forwarder', () => {
     const config = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'udp', raw: {} } };
     const ownLease = { subnet: own, attrs: { publicIP: '198.18.0.11', publicIPv6: null }, etcdLeaseId: '7', modRevision: '1' };
     const backend = createUdpBackend(
-      { logger: createLogger({ level: 'silent' }), network: config, ownLease, iface: { name: 'eth0', address: '198.18.0.11', mtu: 1500 }, kernel: {} as Kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: 'off', datapath: 'dgram' } },
+      { logger: createLogger({ level: 'silent' }), network: config, ownLease, iface: { name: 'eth0', address: '198.18.0.11', mtu: 1500 }, kernel: fakeKernel().kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: 'off', datapath: 'dgram' } },
       { openTun: (req) => tuns[tuns.push(new FakeTun(req.name, req.offload)) - 1]!, openTransport: new FakeUdpNetwork().opener('198.18.0.11'), tunConfig: { exec, writeProc: async () => undefined } },
     );
     await backend.start();

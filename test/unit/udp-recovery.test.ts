@@ -13,7 +13,8 @@ import type { Backend } from '../../src/backend/backend.js';
 import { createUdpBackend } from '../../src/backend/udp/index.js';
 import type { OpenTunRequest } from '../../src/backend/udp/tun-open.js';
 import { TwillError } from '../../src/errors.js';
-import type { ExecFn, Kernel } from '../../src/kernel/index.js';
+import type { ExecFn } from '../../src/kernel/index.js';
+import { fakeKernel } from '../support/fake-kernel.js';
 import { parseCidr } from '../../src/lib/ipv4.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import type { BackendStatus, StatusSource } from '../../src/status/types.js';
@@ -66,7 +67,7 @@ function setup(own: Lease, opts: Options = {}) {
   const log = memoryLogger();
   const config = { network: parseCidr('10.244.0.0/16')!, subnetLen: 24, subnetMin: 0, subnetMax: 0, backend: { type: 'udp', raw: {} } };
   const backend = createUdpBackend(
-    { logger: log.logger, network: config, ownLease: own, iface: { name: 'eth0', address: own.attrs.publicIP, mtu: 1500 }, kernel: {} as Kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: 'off', datapath: 'dgram' } },
+    { logger: log.logger, network: config, ownLease: own, iface: { name: 'eth0', address: own.attrs.publicIP, mtu: 1500 }, kernel: fakeKernel().kernel, options: { port: 8285 }, flags: { tunName: 'twill0', tunOffload: 'off', datapath: 'dgram' } },
     { openTun, openTransport: network.opener(own.attrs.publicIP), tunConfig: { exec, writeProc: async () => undefined }, recovery: opts.recovery ?? { initialMs: 20, maxMs: 80 } },
   );
   backends.push(backend);

@@ -3,18 +3,20 @@
 // per repair; a device being recreated is left alone; a failing listing is logged once.
 import { describe, expect, it } from 'vitest';
 import { TwillError } from '../../src/errors.js';
-import type { KernelRoute } from '../../src/kernel/index.js';
+import type { Kernel, KernelEvent, KernelRoute } from '../../src/kernel/index.js';
+import type { FeedHandlers } from '../../src/lib/kept-feed.js';
 import { TunRouteGuard } from '../../src/backend/udp/route-guard.js';
 import { fakeKernel } from '../support/fake-kernel.js';
 import { memoryLogger } from '../support/logger.js';
 
-function guard(routes: () => Promise<KernelRoute[]>, device: () => string | null = () => 'twill0') {
-  const { kernel } = fakeKernel();
+function guard(routes: () => Promise<KernelRoute[]>, device: () => string | null = () => 'twill0', feed?: (h: FeedHandlers<KernelEvent>) => void) {
+  const base = fakeKernel().kernel;
   const listed: number[] = [];
-  kernel.routes.list = async (proto) => (listed.push(proto), routes());
+  const events = feed ? { events: (h: FeedHandlers<KernelEvent>) => (feed(h), { stop: () => undefined }) } : {};
+  const kernel: Kernel = { ...base, routes: { ...base.routes, ...events, list: async (proto) => (listed.push(proto), routes()) } };
   const configured: string[] = [];
   const { logger, lines } = memoryLogger();
-  const g = new TunRouteGuard({ kernel, network: '10.244.0.0/16', device, configure: async (dev) => void configured.push(dev), log: logger, periodMs: 60_000 });
+  const g = new TunRouteGuard({ kernel, network: '10.244.0.0/16', device, configure: async (dev) => void configured.push(dev), log: logger, periodMs: 60_000, watchedPeriodMs: 600_000 });
   return { g, configured, listed, lines };
 }
 
@@ -56,5 +58,29 @@ describe('TunRouteGuard', () => {
     await t.g.check();
     expect(t.lines().filter((l) => l['code'] === 'TWILL_ERR_KERNEL_COMMAND')).toHaveLength(1);
     expect(t.configured).toEqual([]);
+  });
+
+  it("with route events: our route's deletion is put back at once, with no timer; other routes' events start no `ip`", async () => {
+    let handlers: FeedHandlers<KernelEvent> | null = null;
+    let routes: KernelRoute[] = [OURS];
+    const t = guard(async () => routes, () => 'twill0', (h) => (handlers = h));
+    t.g.start();
+    try {
+      expect(handlers).not.toBeNull();
+      const route = (dst: string, proto: number, deleted: boolean): KernelEvent => ({ kind: 'route', deleted, table: 254, route: { dst, dev: 'twill0', proto } });
+      handlers!.event(route('10.244.9.0/24', 116, true));
+      handlers!.event(route('10.244.0.0/16', 116, false));
+      handlers!.event(route('10.244.0.0/16', 3, true));
+      await t.g.check(); // the one pass these calls share, if any were asked for
+      const before = t.listed.length;
+      routes = [];
+      handlers!.event(route('10.244.0.0/16', 116, true));
+      await new Promise((r) => setTimeout(r, 20)); // no check() here: the event alone runs the pass
+      expect(t.configured).toEqual(['twill0']);
+      expect(t.listed.length).toBeGreaterThan(before);
+      expect(before).toBe(1); // only the check() above listed routes: no event of another route did
+    } finally {
+      await t.g.stop();
+    }
   });
 });

@@ -46,8 +46,9 @@ export interface UdpBackendOptions {
  * error (EBADFD) within about 50 ms, traffic or not, so no periodic check is needed.
  */
 const RECOVERY = { initialMs: 250, maxMs: 2000 } as const;
-/** The Network's route through the device, deleted by hand, is back within this. */
+/** The Network's route through the device is read this often while route events are not watched (while they are: at once, and every ROUTE_WATCHED_CHECK_MS). */
 export const ROUTE_CHECK_MS = 5_000;
+export const ROUTE_WATCHED_CHECK_MS = 300_000;
 /** DirectRouting: how often the direct routes are re-read and repaired, and how long an L2 verdict is trusted. */
 const DIRECT = { resyncMs: 5_000, l2MaxAgeMs: 60_000 } as const;
 
@@ -101,7 +102,7 @@ class UdpBackend implements Backend {
     this.direct = ctx.options.directRouting === true ? new DirectRoutes({ kernel: ctx.kernel, iface: ctx.iface.name, log: this.log, observer: ctx.observer, ...DIRECT }) : null;
     const device = () => (this.dataPath && !this.recovery ? this.device : null);
     const network = formatCidr(ctx.network.network);
-    this.routeGuard = new TunRouteGuard({ kernel: ctx.kernel, network, device, configure: (dev) => this.configureDevice(dev), log: this.log, periodMs: opts.routeCheckMs ?? ROUTE_CHECK_MS });
+    this.routeGuard = new TunRouteGuard({ kernel: ctx.kernel, network, device, configure: (dev) => this.configureDevice(dev), log: this.log, periodMs: opts.routeCheckMs ?? ROUTE_CHECK_MS, watchedPeriodMs: ROUTE_WATCHED_CHECK_MS });
   }
 
   async start(): Promise<void> {

@@ -1,5 +1,6 @@
 import { errorCode } from '../../errors.js';
-import { TWILL_ROUTE_PROTO, type Kernel } from '../../kernel/index.js';
+import { inMainTable, TWILL_ROUTE_PROTO, type Kernel, type KernelEvent } from '../../kernel/index.js';
+import { KeptFeed } from '../../lib/kept-feed.js';
 import { ReconcileLoop } from '../../lib/reconcile-loop.js';
 import type { Logger } from '../../log.js';
 
@@ -12,29 +13,41 @@ export interface TunRouteGuardOptions {
   /** Configures the device again: every line of that is a `replace`, the route among them. */
   readonly configure: (dev: string) => Promise<void>;
   readonly log: Logger;
+  /** How often the routes are read while route events are not watched. */
   readonly periodMs: number;
+  /** The same while they are (a safety net). */
+  readonly watchedPeriodMs: number;
 }
 
 /**
  * The Network's route through the TUN (`<Network> dev twill0 proto 116`) is set when the device
  * is configured, and nothing else would see it deleted by hand: pod traffic would silently leave
- * by the default route instead. Every `periodMs` twill's routes are read, and a missing one is
- * put back by configuring the device again.
+ * by the default route instead. The kernel's route events (`ip monitor`) show its deletion, and
+ * the route is put back at once by configuring the device again; twill's routes are also read
+ * every `watchedPeriodMs`, or every `periodMs` while the events are not watched. Reading them
+ * means starting `ip`, and forking the agent stalls the pump thread for milliseconds (the page
+ * tables are copied, its buffers become copy-on-write): polling every few seconds showed as a
+ * round-trip outlier every few seconds.
  */
 export class TunRouteGuard {
   private readonly loop: ReconcileLoop;
+  private readonly events: KeptFeed<KernelEvent> | null;
   private failing: string | null = null;
   private repairs = 0;
 
   constructor(private readonly opts: TunRouteGuardOptions) {
-    this.loop = new ReconcileLoop(() => this.pass(), opts.periodMs);
+    const start = opts.kernel.routes.events;
+    this.events = start ? new KeptFeed({ start, event: (e) => this.event(e), gap: () => void this.loop.run() }) : null;
+    this.loop = new ReconcileLoop(() => this.pass(), () => (this.events?.trusted ? opts.watchedPeriodMs : opts.periodMs));
   }
 
   start(): void {
+    this.events?.start();
     this.loop.start();
   }
 
   stop(): Promise<void> {
+    this.events?.stop();
     return this.loop.stop();
   }
 
@@ -43,9 +56,13 @@ export class TunRouteGuard {
     return this.repairs;
   }
 
-  /** One check now (tests; the timer does the same). */
+  /** One check now (tests; the timer and the events do the same). */
   check(): Promise<void> {
     return this.loop.run();
+  }
+
+  private event(e: KernelEvent): void {
+    if (inMainTable(e) && e.deleted && e.route.dst === this.opts.network && e.route.proto === TWILL_ROUTE_PROTO) void this.loop.run();
   }
 
   private async pass(): Promise<void> {
