@@ -112,6 +112,15 @@ export class Agent implements StatusSource {
     this.registry = deps.registry ?? this.etcdRegistry();
   }
 
+  /**
+   * A restored watch may have found a member that has not yet noticed it lost its quorum: contact
+   * counts as back only once an RPC answers after it, so the probe reads at once.
+   */
+  private watchConnection(connected: boolean, err?: TwillError): void {
+    this.telemetry.etcdWatch(connected, err);
+    if (connected) void this.probe?.probe();
+  }
+
   private etcdRegistry(): EtcdRegistry {
     const security = this.opts.etcdAccess ? etcdClientSecurity(this.opts.etcdAccess) : {};
     return new EtcdRegistry({ endpoints: this.opts.etcdEndpoints, prefix: this.opts.etcdPrefix, ...security, onCall: (reached, err) => this.telemetry.etcdRpc(reached, err) });
@@ -209,7 +218,7 @@ export class Agent implements StatusSource {
   }
 
   private streamHooks(): Pick<LeaseStreamOptions, 'onConnection' | 'onWatchEvent' | 'onFatal'> {
-    return { onConnection: (c, err) => this.telemetry.etcdWatch(c, err), onWatchEvent: (t) => this.telemetry.watchEvent(t), onFatal: (err) => this.onFatal(err) };
+    return { onConnection: (c, err) => this.watchConnection(c, err), onWatchEvent: (t) => this.telemetry.watchEvent(t), onFatal: (err) => this.onFatal(err) };
   }
 
   private async resolveInterface(): Promise<ExternalInterface> {

@@ -91,8 +91,9 @@ export class Telemetry {
     this.etcdContact(reached);
   }
 
-  /** The lease watch's stream broke (`err` says why) or is up. */
+  /** The lease watch's stream broke (`err` says why) or is up. A break also voids the last RPC's answer: contact is back only once an RPC reaches etcd after it. */
   etcdWatch(connected: boolean, err?: TwillError): void {
+    if (!connected) this.rpcReached = false;
     this.watchConnected = connected;
     this.watchError = connected ? null : (err ?? null);
     this.etcdContact(connected);
