@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { formatHostPort } from '../api/addr.js';
 import { buildApi } from '../api/app.js';
-import { TwillError } from '../errors.js';
+import { listenOrExplain } from '../api/listen.js';
 import type { Logger } from '../log.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { VERSION } from '../version.js';
@@ -43,15 +43,6 @@ export async function startServedAgent(options: AgentOptions, logger: Logger): P
 }
 
 async function listen(api: FastifyInstance, options: AgentOptions): Promise<void> {
-  const addr = formatHostPort(options.statusAddr);
-  try {
-    await api.listen({ host: options.statusAddr.host, port: options.statusAddr.port });
-  } catch (err) {
-    await api.close().catch(() => undefined);
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') {
-      throw new TwillError('TWILL_ERR_API_ADDR_IN_USE', `status API: ${addr} is already in use (another twill agent?); choose another with --status-addr`, { cause: err, details: { addr } });
-    }
-    throw new TwillError('TWILL_ERR_API_ADDR', `status API: cannot listen on ${addr}: ${(err as Error).message}`, { cause: err, details: { addr, errno: code } });
-  }
+  const target = { ...options.statusAddr, what: 'status API', inUseHint: ' (another twill agent?); choose another with --status-addr' };
+  await listenOrExplain(api, target, formatHostPort(options.statusAddr));
 }

@@ -287,7 +287,7 @@ function bridgeMasquerade(dst: string, from: string | undefined, kernel: KernelF
   return `so the CNI bridge plugin masquerades it: leaving ${formatCidr(subnet)}, it takes the address of ${kernel.route?.dev ?? 'the device it leaves by'}`;
 }
 
-const MULTICAST = { addr: 0xe0000000, len: 4 };
+const MULTICAST = parseCidr('224.0.0.0/4')!;
 
 export type MasqueradeVerdict = { readonly kind: 'masquerade' | 'return' | 'accept' | 'unknown'; readonly rule: string } | { readonly kind: 'none' };
 

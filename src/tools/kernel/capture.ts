@@ -50,7 +50,10 @@ export function startCapture(spec: CaptureSpec): Capture {
   });
   const packet = new Promise<Buffer | null>((resolve) => {
     // More than pcap's 24-byte file header: a record was written (even if stopped right after).
-    child.once('close', () => resolve(Buffer.concat(out).length > PCAP_FILE_HEADER ? Buffer.concat(out) : null));
+    child.once('close', () => {
+      const file = Buffer.concat(out);
+      resolve(file.length > PCAP_FILE_HEADER ? file : null);
+    });
     child.once('error', () => resolve(null));
   });
   ready.catch(() => undefined); // the caller awaits it; a capture that never listens must not be unhandled

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { TwillError } from '../../../errors.js';
+import { listenOrExplain } from '../../../api/listen.js';
 import { createLogger } from '../../../log.js';
 import { readAgentApis, type AgentApiView } from '../agent-api.js';
 import { parseIntOption } from '../naming.js';
@@ -48,15 +48,7 @@ function shareRecent(fn: () => Promise<AgentApiView[]>, maxAgeMs: number): () =>
 
 /** Listens on 127.0.0.1 only (the root namespace's loopback) and returns the page's URL. */
 export async function listenLabUi(app: FastifyInstance, port: number): Promise<string> {
-  const addr = `127.0.0.1:${port}`;
-  try {
-    await app.listen({ host: '127.0.0.1', port });
-  } catch (err) {
-    await app.close().catch(() => undefined);
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new TwillError('TWILL_ERR_API_ADDR_IN_USE', `lab page: ${addr} is already in use; choose another with --port`, { cause: err, details: { addr } });
-    throw new TwillError('TWILL_ERR_API_ADDR', `lab page: cannot listen on ${addr}: ${(err as Error).message}`, { cause: err, details: { addr, errno: code } });
-  }
+  await listenOrExplain(app, { host: '127.0.0.1', port, what: 'lab page', inUseHint: '; choose another with --port' }, `127.0.0.1:${port}`);
   const bound = app.server.address();
   return `http://127.0.0.1:${typeof bound === 'object' && bound ? bound.port : port}/`;
 }
